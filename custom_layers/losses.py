@@ -1,0 +1,384 @@
+"""The notes' losses: one pure function per formula, one Keras ``Loss`` each.
+
+| function | the notes' formula (per example) |
+|---|---|
+| `logistic_loss(y, y_hat)` | −y·log(ŷ) − (1−y)·log(1−ŷ) |
+| `logistic_loss_from_logits(y, z)` | y·Softplus(−z) + (1−y)·Softplus(z) |
+| `binary_crossentropy` | mean over the last axis (the notes' multi-label 1/N Σ_i) |
+| `categorical_crossentropy` | −Σ_j y_j·log(a_j), from logits via log-sum-exp |
+| `sparse_categorical_crossentropy` | −Σ_j 1{y = j}·log(a_j) = −log(a_c) |
+| `mean_squared_error` | mean over the last axis of (y − f)² |
+
+Where Keras departs from the textbook on purpose, the functions here follow
+Keras (so the classes are drop-in twins of the built-ins) and the textbook
+stays explicit in the ``naive_*`` and ``half_*`` functions:
+
+- probabilities are clipped to [ε, 1 − ε] with ε = ``keras.config.epsilon()``
+  (1e-7) before the log; the naive forms are not, and give ``inf``/``nan``
+  at ŷ = 0 or 1, the notes' stability table;
+- categorical CE on probabilities first divides a by its sum over the class
+  axis (Keras renormalises; the notes' formula assumes Σ a = 1);
+- Keras' MSE has no ½: the course's cost J = 1/(2m)·Σ(f − y)² is
+  ``half_mean_squared_error``, whose gradient is half of Keras'.
+
+The classes reduce per-example losses like every Keras loss (``reduction``,
+``sample_weight``, masks), by the base ``keras.losses.Loss``.
+"""
+
+import keras
+from keras import ops
+
+from custom_layers import _validation
+from custom_layers.activations import softplus
+
+__all__ = [
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "MeanSquaredError",
+    "SparseCategoricalCrossentropy",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "half_mean_squared_error",
+    "log_softmax",
+    "logistic_loss",
+    "logistic_loss_from_logits",
+    "mean_squared_error",
+    "naive_binary_crossentropy",
+    "naive_categorical_crossentropy",
+    "naive_sigmoid",
+    "sparse_categorical_crossentropy",
+]
+
+_register = keras.saving.register_keras_serializable(package="custom_layers")
+
+
+# --------------------------------------------------------------------------
+# The formulas
+# --------------------------------------------------------------------------
+
+
+def logistic_loss(y, y_hat):
+    """The notes' logistic loss, element-wise: −y·log(ŷ) − (1−y)·log(1−ŷ).
+
+    No clipping: ŷ = 0 or 1 gives ``inf`` or ``nan``, as in the notes' table.
+    """
+    return -y * ops.log(y_hat) - (1 - y) * ops.log(1 - y_hat)
+
+
+def logistic_loss_from_logits(y, z):
+    """The notes' stable logistic loss, element-wise, on the logit z.
+
+    L(y, z) = y·Softplus(−z) + (1−y)·Softplus(z), with Softplus(x) =
+    log(1 + e^x) evaluated without overflow. Its gradient in z is σ(z) − y.
+    """
+    return y * softplus(-z) + (1 - y) * softplus(z)
+
+
+def log_softmax(z, axis=-1):
+    """log(a_j) = z_j − log Σ_k e^z_k, by the log-sum-exp trick.
+
+    The max is subtracted before exponentiating, so no e^z overflows and
+    the log never sees 0.
+    """
+    z_max = ops.stop_gradient(ops.max(z, axis=axis, keepdims=True))
+    shifted = z - z_max
+    return shifted - ops.log(ops.sum(ops.exp(shifted), axis=axis, keepdims=True))
+
+
+def naive_sigmoid(z):
+    """σ(z) = 1 / (1 + e^-z) exactly as written: e^-z overflows for z < -88."""
+    return 1 / (1 + ops.exp(-ops.convert_to_tensor(z)))
+
+
+def _epsilon():
+    return keras.config.epsilon()
+
+
+def _prepare(y_true, y_pred):
+    """Tensors of y_pred's dtype, ranks aligned as Keras aligns them, shapes
+    checked: a mismatch raises instead of broadcasting silently."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+    y_true, y_pred = _same_rank(y_true, y_pred)
+    _check_same_shape(y_true, y_pred)
+    return y_true, y_pred
+
+
+def _same_rank(y_true, y_pred):
+    """Squeeze or expand a trailing axis of size 1 when ranks differ by one
+    (Keras' rule: labels (m,) with predictions (m, 1) are one column)."""
+    true_rank, pred_rank = len(y_true.shape), len(y_pred.shape)
+    if true_rank == pred_rank + 1 and y_true.shape[-1] == 1:
+        if pred_rank == 1:
+            y_pred = ops.expand_dims(y_pred, -1)
+        else:
+            y_true = ops.squeeze(y_true, -1)
+    elif pred_rank == true_rank + 1 and y_pred.shape[-1] == 1:
+        if true_rank == 1:
+            y_true = ops.expand_dims(y_true, -1)
+        else:
+            y_pred = ops.squeeze(y_pred, -1)
+    return y_true, y_pred
+
+
+def _check_same_shape(y_true, y_pred):
+    compatible = len(y_true.shape) == len(y_pred.shape) and all(
+        a is None or b is None or a == b for a, b in zip(y_true.shape, y_pred.shape, strict=False)
+    )
+    if not compatible:
+        raise ValueError(
+            "`y_true` and `y_pred` must have the same shape. Received: "
+            f"y_true.shape={tuple(y_true.shape)}, y_pred.shape={tuple(y_pred.shape)}"
+        )
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False):
+    """Binary cross-entropy per example: the mean over the last axis of the
+    notes' logistic loss.
+
+    With one output column this is the notes' logistic loss; with N columns
+    it is the notes' multi-label loss −1/N Σ_i [y_i·log ŷ_i + (1−y_i)·log(1−ŷ_i)].
+
+    Args:
+        y_true: labels in [0, 1], shape ``(..., N)`` (or ``(...)`` for N=1).
+        y_pred: probabilities ŷ, or logits z if ``from_logits``.
+        from_logits: use the stable form y·Softplus(−z) + (1−y)·Softplus(z).
+            Otherwise ŷ is clipped to [ε, 1 − ε] (Keras' behaviour).
+
+    Returns:
+        The per-example loss, shape ``y_pred.shape[:-1]``.
+    """
+    y_true, y_pred = _prepare(y_true, y_pred)
+    if from_logits:
+        elementwise = logistic_loss_from_logits(y_true, y_pred)
+    else:
+        eps = _epsilon()
+        elementwise = logistic_loss(y_true, ops.clip(y_pred, eps, 1 - eps))
+    return ops.mean(elementwise, axis=-1)
+
+
+def naive_binary_crossentropy(y_true, y_pred, from_logits=False):
+    """The textbook BCE with no safeguard: ŷ = 1/(1 + e^-z), then log(ŷ).
+
+    Kept to show the notes' stability table: at z = ±1000 it gives ``inf``
+    or ``nan`` where ``binary_crossentropy(..., from_logits=True)`` is finite.
+    """
+    y_true, y_pred = _prepare(y_true, y_pred)
+    y_hat = naive_sigmoid(y_pred) if from_logits else y_pred
+    return ops.mean(logistic_loss(y_true, y_hat), axis=-1)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False):
+    """Softmax cross-entropy for one-hot labels: −Σ_j y_j·log(a_j).
+
+    Args:
+        y_true: one-hot (or soft) labels, shape ``(..., N)``.
+        y_pred: probabilities a, or logits z if ``from_logits``.
+        from_logits: log(a_j) computed by log-sum-exp (``log_softmax``).
+            Otherwise a is divided by its sum over the class axis and
+            clipped to [ε, 1 − ε] before the log (Keras' behaviour).
+
+    Returns:
+        The per-example loss, shape ``y_pred.shape[:-1]``.
+    """
+    y_true, y_pred = _prepare(y_true, y_pred)
+    if from_logits:
+        log_a = log_softmax(y_pred)
+    else:
+        eps = _epsilon()
+        a = y_pred / ops.sum(y_pred, axis=-1, keepdims=True)
+        log_a = ops.log(ops.clip(a, eps, 1 - eps))
+    return -ops.sum(y_true * log_a, axis=-1)
+
+
+def naive_categorical_crossentropy(y_true, y_pred, from_logits=False):
+    """The textbook −Σ_j y_j·log(a_j), a = e^z / Σ e^z exactly as written.
+
+    Overflows for z >= 89 (float32) and gives ``inf`` when a_c = 0.
+    """
+    y_true, y_pred = _prepare(y_true, y_pred)
+    if from_logits:
+        e = ops.exp(y_pred)
+        y_pred = e / ops.sum(e, axis=-1, keepdims=True)
+    return -ops.sum(y_true * ops.log(y_pred), axis=-1)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+    """The notes' indicator-function cost for integer labels: −log(a_c).
+
+    J(w, b) = −1/m Σ_i Σ_j 1{y⁽ⁱ⁾ = j}·log a_j⁽ⁱ⁾; the indicator picks the
+    true class c, so the per-example loss is −log a_c. Equals
+    ``categorical_crossentropy`` on one-hot labels.
+
+    Args:
+        y_true: integer class ids in [0, N), shape ``(...)`` or ``(..., 1)``.
+        y_pred: probabilities a or logits z, shape ``(..., N)``.
+        from_logits: log(a) by log-sum-exp. Otherwise log of a clipped to
+            [ε, 1 − ε], then renormalised (Keras passes log(a) through its
+            softmax kernel, which divides by the sum).
+
+    Returns:
+        The per-example loss, shape ``y_pred.shape[:-1]``.
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.convert_to_tensor(y_true)
+    if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:
+        y_true = ops.squeeze(y_true, -1)
+    expected = tuple(y_pred.shape[:-1])
+    if len(y_true.shape) != len(expected) or any(
+        a is not None and b is not None and a != b
+        for a, b in zip(y_true.shape, expected, strict=False)
+    ):
+        raise ValueError(
+            "`y_true` must hold one class id per row of `y_pred`: shape "
+            f"y_pred.shape[:-1]. Received: y_true.shape={tuple(y_true.shape)}, "
+            f"y_pred.shape={tuple(y_pred.shape)}"
+        )
+    if from_logits:
+        log_a = log_softmax(y_pred)
+    else:
+        eps = _epsilon()
+        log_a = log_softmax(ops.log(ops.clip(y_pred, eps, 1 - eps)))
+    labels = ops.expand_dims(ops.cast(y_true, "int32"), -1)
+    # The indicator 1{y = j} selects column c; gathering it is the same sum.
+    return -ops.squeeze(ops.take_along_axis(log_a, labels, axis=-1), -1)
+
+
+def mean_squared_error(y_true, y_pred):
+    """Keras' MSE per example: mean over the last axis of (y − f)², no ½."""
+    y_true, y_pred = _prepare(y_true, y_pred)
+    return ops.mean(ops.square(y_true - y_pred), axis=-1)
+
+
+def half_mean_squared_error(y_true, y_pred):
+    """The course's squared-error cost per example: ½·mean (f − y)².
+
+    Averaged over m examples this is J = 1/(2m)·Σ(f − y)²; its gradient is
+    exactly half of ``mean_squared_error``'s.
+    """
+    return 0.5 * mean_squared_error(y_true, y_pred)
+
+
+# --------------------------------------------------------------------------
+# The Keras Loss classes
+# --------------------------------------------------------------------------
+
+
+class _FormulaLoss(keras.losses.Loss):
+    """A ``keras.losses.Loss`` that applies one formula above per example."""
+
+    formula = None  # set by subclasses: a function (y_true, y_pred, **options)
+
+    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None, **options):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self._options = options
+
+    def call(self, y_true, y_pred):
+        return type(self).formula(y_true, y_pred, **self._options)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self._options)
+        config["dtype"] = self._dtype_policy.name
+        return config
+
+
+class _FromLogitsLoss(_FormulaLoss):
+    def __init__(self, from_logits=False, reduction="sum_over_batch_size", name=None, dtype=None):
+        from_logits = _validation.boolean("from_logits", from_logits)
+        super().__init__(reduction=reduction, name=name, dtype=dtype, from_logits=from_logits)
+
+    @property
+    def from_logits(self):
+        return self._options["from_logits"]
+
+
+@_register
+class BinaryCrossentropy(_FromLogitsLoss):
+    """The notes' logistic loss as a Keras loss (binary and multi-label).
+
+    Per example: mean over the last axis of −y·log(ŷ) − (1−y)·log(1−ŷ), or,
+    with ``from_logits=True``, of y·Softplus(−z) + (1−y)·Softplus(z).
+    Probabilities are clipped to [1e-7, 1 − 1e-7] as Keras clips them.
+
+    Args:
+        from_logits: whether ``y_pred`` are logits z (recommended: a linear
+            last layer, the notes' numerically stable set-up).
+        reduction: Keras reduction, default ``"sum_over_batch_size"``.
+        name: loss name.
+        dtype: dtype of the loss computation (default: ``keras.config.floatx()``).
+
+    Example:
+
+    >>> model.compile(optimizer=custom_layers.Adam(),
+    ...               loss=custom_layers.BinaryCrossentropy(from_logits=True))
+    """
+
+    formula = staticmethod(binary_crossentropy)
+
+    def __init__(
+        self,
+        from_logits=False,
+        reduction="sum_over_batch_size",
+        name="binary_crossentropy",
+        dtype=None,
+    ):
+        super().__init__(from_logits=from_logits, reduction=reduction, name=name, dtype=dtype)
+
+
+@_register
+class CategoricalCrossentropy(_FromLogitsLoss):
+    """Softmax cross-entropy −Σ_j y_j·log(a_j) for one-hot labels.
+
+    With ``from_logits=True``, log(a_j) comes from log-sum-exp; otherwise a
+    is renormalised by its sum and clipped, as Keras does.
+
+    Args: as ``BinaryCrossentropy``.
+    """
+
+    formula = staticmethod(categorical_crossentropy)
+
+    def __init__(
+        self,
+        from_logits=False,
+        reduction="sum_over_batch_size",
+        name="categorical_crossentropy",
+        dtype=None,
+    ):
+        super().__init__(from_logits=from_logits, reduction=reduction, name=name, dtype=dtype)
+
+
+@_register
+class SparseCategoricalCrossentropy(_FromLogitsLoss):
+    """The notes' indicator-function cost J(w, b) for integer labels.
+
+    Per example −log(a_c), c the true class; the default
+    ``"sum_over_batch_size"`` reduction makes it the notes' −1/m Σ_i.
+
+    Args: as ``BinaryCrossentropy``.
+    """
+
+    formula = staticmethod(sparse_categorical_crossentropy)
+
+    def __init__(
+        self,
+        from_logits=False,
+        reduction="sum_over_batch_size",
+        name="sparse_categorical_crossentropy",
+        dtype=None,
+    ):
+        super().__init__(from_logits=from_logits, reduction=reduction, name=name, dtype=dtype)
+
+
+@_register
+class MeanSquaredError(_FormulaLoss):
+    """Mean squared error, mean over the last axis of (y − f)² (no ½: Keras').
+
+    Args:
+        reduction, name, dtype: as ``BinaryCrossentropy``.
+    """
+
+    formula = staticmethod(mean_squared_error)
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
