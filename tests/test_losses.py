@@ -89,6 +89,7 @@ def test_bce_gradient_matches_keras(from_logits):
     y, x = _binary_batch() if from_logits else _probabilities()
     if not from_logits:
         x = np.clip(x, 0.01, 0.99)  # inside the clip range: Keras' clip has zero gradient
+
     def ours(v):
         return losses.binary_crossentropy(y, v, from_logits=from_logits)
 

@@ -64,9 +64,7 @@ def _ref_adam(eta, beta_1, beta_2, eps, steps=100, grad_fn=_grad_np, w0=W0):
 def test_gradient_descent_follows_the_notes_update():
     path = _run(custom_layers.GradientDescent(0.05))
     np.testing.assert_allclose(path, _ref_gradient_descent(0.05), rtol=1e-4, atol=TRAJECTORY_TOL)
-    assert np.linalg.norm(_grad_np(path[-1].astype("float64"))) < 0.1 * np.linalg.norm(
-        _grad_np(W0)
-    )
+    assert np.linalg.norm(_grad_np(path[-1].astype("float64"))) < 0.1 * np.linalg.norm(_grad_np(W0))
 
 
 def test_gradient_descent_matches_keras_sgd_for_100_steps():
