@@ -116,22 +116,26 @@ class Adam(keras.optimizers.Optimizer):
         eta = ops.cast(learning_rate, dtype)
         g = ops.cast(gradient, dtype)
         t = ops.cast(self.iterations + 1, dtype)
-        beta_1 = ops.cast(self.beta_1, dtype)
-        beta_2 = ops.cast(self.beta_2, dtype)
         index = self._get_variable_index(variable)
         m, v = self._m[index], self._v[index]
 
-        self.assign(m, beta_1 * m + (1 - beta_1) * g)
-        self.assign(v, beta_2 * v + (1 - beta_2) * ops.square(g))
-        correction_1 = 1 - ops.power(beta_1, t)
-        correction_2 = 1 - ops.power(beta_2, t)
+        # m_t = β₁·m + (1 − β₁)·g, written m + (1 − β₁)·(g − m): the same
+        # average in two tensor ops instead of three (likewise for v).
+        self.assign_add(m, (g - m) * (1 - self.beta_1))
+        self.assign_add(v, (ops.square(g) - v) * (1 - self.beta_2))
+        correction_1 = 1 - ops.power(ops.cast(self.beta_1, dtype), t)  # 1 − β₁ᵗ
+        sqrt_correction_2 = ops.sqrt(1 - ops.power(ops.cast(self.beta_2, dtype), t))
+        # Both placements as one expression: the notes' η·m̂/(√v̂ + ε), with
+        # m̂ = m/(1 − β₁ᵗ) and √v̂ = √v/√(1 − β₂ᵗ) and the scalar corrections
+        # moved out of the tensors, is
+        #   η·√(1 − β₂ᵗ)/(1 − β₁ᵗ) · m / (√v + ε·√(1 − β₂ᵗ)):
+        # Keras' form with ε̂ = ε·√(1 − β₂ᵗ). Keras itself uses ε̂ = ε.
+        alpha = eta * sqrt_correction_2 / correction_1
         if self.epsilon_placement == "notes":
-            m_hat = m / correction_1
-            v_hat = v / correction_2
-            step = eta * m_hat / (ops.sqrt(v_hat) + self.epsilon)
+            epsilon_hat = self.epsilon * sqrt_correction_2
         else:
-            alpha = eta * ops.sqrt(correction_2) / correction_1
-            step = m * alpha / (ops.sqrt(v) + self.epsilon)
+            epsilon_hat = self.epsilon
+        step = m * alpha / (ops.sqrt(v) + epsilon_hat)
         self.assign_sub(variable, step)
 
     def get_config(self):

@@ -1,0 +1,95 @@
+"""Training throughput of a 784-256-128-10 MLP: custom parts vs Keras built-ins.
+
+Dense + ReLU + softmax cross-entropy from logits + Adam, built once from
+``custom_layers`` and once from Keras, with the same initial weights, timed
+in the same process with interleaved repeats (best of N per side, as the
+machine's noise is 15-25 % between runs).
+
+    python -m benchmarks.mlp [--repeats 10] [--samples 16384] [--batch-size 128]
+"""
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import custom_layers  # noqa: E402
+
+
+def build(impl):
+    """The MLP from custom parts (``impl="custom"``) or from built-ins."""
+    if impl == "custom":
+        dense, loss, optimizer = (
+            custom_layers.Dense,
+            custom_layers.SparseCategoricalCrossentropy(from_logits=True),
+            custom_layers.Adam(),
+        )
+    else:
+        dense, loss, optimizer = (
+            keras.layers.Dense,
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            keras.optimizers.Adam(),
+        )
+    model = keras.Sequential(
+        [
+            keras.Input((784,)),
+            dense(256, activation="relu"),
+            dense(128, activation="relu"),
+            dense(10),
+        ]
+    )
+    model.compile(optimizer=optimizer, loss=loss)
+    return model
+
+
+def time_epoch(model, x, y, batch_size):
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    return time.perf_counter() - start
+
+
+def run(repeats=10, samples=16384, batch_size=128, seed=0):
+    """Return {impl: best seconds per epoch} and the samples per epoch."""
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((samples, 784)).astype("float32")
+    y = rng.integers(0, 10, samples)
+    models = {"custom": build("custom"), "builtin": build("builtin")}
+    models["builtin"].set_weights(models["custom"].get_weights())
+    for model in models.values():  # trace and warm up
+        time_epoch(model, x, y, batch_size)
+    times = {impl: [] for impl in models}
+    order = list(models)
+    for _ in range(repeats):
+        for impl in order:  # interleaved, the order alternating (ABBA...)
+            times[impl].append(time_epoch(models[impl], x, y, batch_size))
+        order.reverse()
+    return {impl: min(t) for impl, t in times.items()}, samples
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--samples", type=int, default=16384)
+    parser.add_argument("--batch-size", type=int, default=128)
+    args = parser.parse_args(argv)
+    best, samples = run(args.repeats, args.samples, args.batch_size)
+    steps = -(-samples // args.batch_size)
+    print(
+        f"MLP 784-256-128-10, batch {args.batch_size}, {steps} steps/epoch, "
+        f"best of {args.repeats} interleaved epochs"
+    )
+    print(f"{'impl':<8} {'s/epoch':>8} {'samples/s':>10} {'ms/step':>8}")
+    for impl, seconds in best.items():
+        print(f"{impl:<8} {seconds:8.3f} {samples / seconds:10.0f} {1e3 * seconds / steps:8.2f}")
+    ratio = best["builtin"] / best["custom"]
+    print(f"throughput ratio custom/built-in: {ratio:.3f}x")
+    return {"seconds": best, "ratio": ratio}
+
+
+if __name__ == "__main__":
+    main()
