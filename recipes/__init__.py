@@ -1,0 +1,1 @@
+"""Runnable recipes: one per task type, custom_layers vs Keras built-ins."""
