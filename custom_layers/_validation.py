@@ -48,3 +48,12 @@ def real_in_range(name, value, low, high, *, low_open=False, high_open=False):
         high_text = "inf" if high is None else high
         _fail(name, value, f"in {left}{low_text}, {high_text}{right}")
     return value
+
+
+def keras_object(name, getter, value):
+    """Resolve a Keras identifier (initializer, regularizer, ...) with
+    ``getter``, raising ``ValueError`` that names the argument."""
+    try:
+        return getter(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"Could not interpret `{name}`. Received: {name}={value!r}") from error

@@ -6,14 +6,6 @@ from keras import ops
 from custom_layers import _validation, activations
 
 
-def _resolve(kind, getter, value):
-    """Resolve an initializer/regularizer/constraint identifier or raise."""
-    try:
-        return getter(value)
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"Could not interpret `{kind}`. Received: {kind}={value!r}") from error
-
-
 @keras.saving.register_keras_serializable(package="custom_layers")
 class Dense(keras.layers.Layer):
     """Fully connected layer: z = x·W + b, then a = g(z).
@@ -69,22 +61,24 @@ class Dense(keras.layers.Layer):
         self.units = _validation.positive_int("units", units)
         self.activation = activations.get(activation)
         self.use_bias = _validation.boolean("use_bias", use_bias)
-        self.kernel_initializer = _resolve(
+        self.kernel_initializer = _validation.keras_object(
             "kernel_initializer", keras.initializers.get, kernel_initializer
         )
-        self.bias_initializer = _resolve(
+        self.bias_initializer = _validation.keras_object(
             "bias_initializer", keras.initializers.get, bias_initializer
         )
-        self.kernel_regularizer = _resolve(
+        self.kernel_regularizer = _validation.keras_object(
             "kernel_regularizer", keras.regularizers.get, kernel_regularizer
         )
-        self.bias_regularizer = _resolve(
+        self.bias_regularizer = _validation.keras_object(
             "bias_regularizer", keras.regularizers.get, bias_regularizer
         )
-        self.kernel_constraint = _resolve(
+        self.kernel_constraint = _validation.keras_object(
             "kernel_constraint", keras.constraints.get, kernel_constraint
         )
-        self.bias_constraint = _resolve("bias_constraint", keras.constraints.get, bias_constraint)
+        self.bias_constraint = _validation.keras_object(
+            "bias_constraint", keras.constraints.get, bias_constraint
+        )
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
         self.supports_masking = True
 
