@@ -7,7 +7,7 @@ Everything here is registered with Keras under the package name
 
 from custom_layers import activations, losses, optimizers
 from custom_layers.activations import leaky_relu, linear, relu, sigmoid, softmax, tanh
-from custom_layers.layers import Dense
+from custom_layers.layers import Conv2D, Dense
 from custom_layers.losses import (
     BinaryCrossentropy,
     CategoricalCrossentropy,
@@ -22,6 +22,7 @@ __all__ = [
     "Adam",
     "BinaryCrossentropy",
     "CategoricalCrossentropy",
+    "Conv2D",
     "Dense",
     "GradientDescent",
     "MeanSquaredError",

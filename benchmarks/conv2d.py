@@ -1,0 +1,128 @@
+"""Conv2D throughput: custom_layers.Conv2D (the notes' formula) vs keras.layers.Conv2D.
+
+(a) the notes' example layer, Conv2D(32, (3, 3), padding="same", relu) on
+    64x64x3 inputs, batch 32: forward alone, and a training step (forward,
+    backward, SGD update) in one compiled function;
+(b) a small CNN on 28x28x1 inputs, batch 64: Conv(16, 3, same, relu) ->
+    Conv(32, 3, stride 2, same, relu) -> flatten -> Dense(10), trained with
+    ``model.fit``.
+
+Both sides share weights and are timed in the same process with interleaved
+repeats in alternating order; the table shows the best of N per side.
+
+    python -m benchmarks.conv2d [--repeats 10]
+"""
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import custom_layers
+
+IMPLS = {"custom": custom_layers.Conv2D, "builtin": keras.layers.Conv2D}
+
+
+def _interleaved_best(tasks, repeats):
+    """Run each task once to warm up, then ``repeats`` rounds, ABBA order."""
+    for task in tasks.values():
+        task()
+    times = {name: [] for name in tasks}
+    order = list(tasks)
+    for _ in range(repeats):
+        for name in order:
+            start = time.perf_counter()
+            tasks[name]()
+            times[name].append(time.perf_counter() - start)
+        order.reverse()
+    return {name: min(t) for name, t in times.items()}
+
+
+def example_layer_tasks(batch=32, steps=10):
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal((batch, 64, 64, 3)).astype("float32"))
+    layers = {}
+    for name, conv in IMPLS.items():
+        layers[name] = conv(filters=32, kernel_size=(3, 3), padding="same", activation="relu")
+        layers[name].build(x.shape)
+    layers["builtin"].set_weights(layers["custom"].get_weights())
+    forward, train = {}, {}
+    for name, layer in layers.items():
+        optimizer = keras.optimizers.SGD(1e-3)
+        optimizer.build(layer.trainable_variables)
+
+        @tf.function
+        def predict(layer=layer):
+            return layer(x)
+
+        @tf.function
+        def step(layer=layer, optimizer=optimizer):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(tf.square(layer(x)))
+            grads = tape.gradient(loss, layer.trainable_variables)
+            optimizer.apply(grads, layer.trainable_variables)
+            return loss
+
+        forward[name] = lambda f=predict: [f() for _ in range(steps)][-1].numpy()
+        train[name] = lambda f=step: [f() for _ in range(steps)][-1].numpy()
+    return forward, train, batch * steps
+
+
+def small_cnn_tasks(batch=64, samples=4096):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((samples, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, samples)
+    models = {}
+    for name, conv in IMPLS.items():
+        models[name] = keras.Sequential(
+            [
+                keras.Input((28, 28, 1)),
+                conv(16, 3, padding="same", activation="relu"),
+                conv(32, 3, strides=2, padding="same", activation="relu"),
+                keras.layers.Flatten(),
+                keras.layers.Dense(10),
+            ]
+        )
+        models[name].compile(
+            optimizer=keras.optimizers.Adam(),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+    models["builtin"].set_weights(models["custom"].get_weights())
+    tasks = {
+        name: lambda m=model: m.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+        for name, model in models.items()
+    }
+    return tasks, samples
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args(argv)
+    forward, train, n = example_layer_tasks()
+    cnn, cnn_samples = small_cnn_tasks()
+    rows = [
+        ("(a) notes' layer 64x64x3, forward", _interleaved_best(forward, args.repeats), n),
+        ("(a) notes' layer 64x64x3, train step", _interleaved_best(train, args.repeats), n),
+        ("(b) small CNN 28x28x1, model.fit", _interleaved_best(cnn, args.repeats), cnn_samples),
+    ]
+    print(f"best of {args.repeats} interleaved repeats, images/s")
+    print(f"{'case':<40} {'custom':>9} {'built-in':>9} {'ratio':>7}")
+    results = {}
+    for name, best, images in rows:
+        ratio = best["builtin"] / best["custom"]
+        results[name] = ratio
+        print(
+            f"{name:<40} {images / best['custom']:9.0f} {images / best['builtin']:9.0f} "
+            f"{ratio:6.2f}x"
+        )
+    return results
+
+
+if __name__ == "__main__":
+    main()
