@@ -82,14 +82,20 @@ def _window_indices(source_hw, out_hw, kernel_hw, strides, offset):
     return np.where(ok, flat, zero_slot).astype("int32").reshape(-1)
 
 
-def _windows_as_rows(x, indices, window_size):
+def _windows_as_rows(x, indices, window_size, ones_slot=False):
     """Gather every window of x (B, H, W, C) as rows of length window_size·C.
 
     A zero is appended after the H·W positions: indices equal to H·W read it.
+    With ``ones_slot``, a position of ones follows (index H·W + 1): a window
+    element reading it multiplies kernel rows that hold the bias.
     """
     channels = x.shape[-1]
     flat = ops.reshape(x, (-1, x.shape[1] * x.shape[2], channels))
-    flat = ops.pad(flat, ((0, 0), (0, 1), (0, 0)))
+    if ones_slot:
+        edge = flat[:, :1, :]
+        flat = ops.concatenate([flat, ops.zeros_like(edge), ops.ones_like(edge)], axis=1)
+    else:
+        flat = ops.pad(flat, ((0, 0), (0, 1), (0, 0)))
     windows = ops.take(flat, indices, axis=1)
     return ops.reshape(windows, (-1, window_size * channels))
 
@@ -123,6 +129,11 @@ class _Geometry:
             self.before = (0, 0)
         # Forward: output (i, j) reads input (i·s + m − pad_top, j·s + n − pad_left).
         self.forward = _window_indices(in_hw, self.out_hw, kernel_hw, strides, self.before)
+        # The same, each window followed by the ones slot (index H·W + 1):
+        # the bias then rides in the matrix product, and its gradient too.
+        windows = self.forward.reshape(-1, kernel_hw[0] * kernel_hw[1])
+        ones = np.full((len(windows), 1), in_hw[0] * in_hw[1] + 1, dtype="int32")
+        self.forward_with_bias = np.concatenate([windows, ones], axis=1).reshape(-1)
 
         # Input gradient, by phases (see the class docstring).
         self.taps = tuple(-(-k // s) for k, s in zip(kernel_hw, strides, strict=True))  # T
@@ -166,37 +177,72 @@ def _input_gradient(upstream, kernel, geometry):
     return d_x[:, top : top + in_h, left : left + in_w, :]
 
 
-def correlate(x, kernel, geometry):
-    """Σ_{m,n,c} x[b, i·s + m, j·s + n, c]·kernel[m, n, c, k], hand-written gradient.
+def correlate(x, kernel, bias, geometry):
+    """Σ_{m,n,c} x[b, i·s + m, j·s + n, c]·kernel[m, n, c, k] + bias[k], hand-written gradient.
 
     Args:
         x: (B, H, W, C) input.
         kernel: (k_h, k_w, C, K) kernel.
+        bias: (K,) bias, or ``None``.
         geometry: the ``_Geometry`` of this input size, kernel, stride, padding.
 
     Returns:
         (B, out_h, out_w, K).
+
+    The bias is folded into the matrix product: every row gets C extra
+    entries read from a slot of ones, and the kernel matrix C extra rows,
+    the first holding the bias. One product gives conv + bias, and the
+    kernel-gradient product gives the bias gradient (Σ ∂Output) as its last
+    rows, instead of a separate addition and reduction over the output.
     """
-    kh, kw = geometry.kernel_hw
+    kh, kw, channels, filters = kernel.shape
+    window = kh * kw
     out_h, out_w = geometry.out_hw
+
+    def _forward(x, kernel_matrix, indices, window_size):
+        rows = _windows_as_rows(x, indices, window_size, ones_slot=window_size > window)
+        y = ops.matmul(rows, kernel_matrix)
+        return rows, ops.reshape(y, (-1, out_h, out_w, filters))
+
+    def _kernel_gradient(rows, upstream):
+        return ops.matmul(ops.transpose(rows), ops.reshape(upstream, (-1, filters)))
 
     @ops.custom_gradient
     def _correlate(x, kernel):
-        channels, filters = kernel.shape[2], kernel.shape[3]
-        rows = _windows_as_rows(x, geometry.forward, kh * kw)  # (B·out_h·out_w, kh·kw·C)
-        y = ops.matmul(rows, ops.reshape(kernel, (kh * kw * channels, filters)))
+        rows, y = _forward(
+            x, ops.reshape(kernel, (window * channels, filters)), geometry.forward, window
+        )
 
         def grad(*args, upstream=None):
             upstream = args[0] if upstream is None else upstream
-            dy = ops.reshape(upstream, (-1, filters))
-            d_kernel = ops.reshape(ops.matmul(ops.transpose(rows), dy), kernel.shape)
+            d_kernel = ops.reshape(_kernel_gradient(rows, upstream), kernel.shape)
             return _input_gradient(upstream, kernel, geometry), d_kernel
 
-        return ops.reshape(y, (-1, out_h, out_w, filters)), grad
+        return y, grad
+
+    @ops.custom_gradient
+    def _correlate_with_bias(x, kernel, bias):
+        bias_rows = ops.pad(ops.expand_dims(bias, 0), ((0, channels - 1), (0, 0)))
+        matrix = ops.concatenate(
+            [ops.reshape(kernel, (window * channels, filters)), bias_rows], axis=0
+        )
+        rows, y = _forward(x, matrix, geometry.forward_with_bias, window + 1)
+
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            d_matrix = _kernel_gradient(rows, upstream)
+            d_kernel = ops.reshape(d_matrix[: window * channels], kernel.shape)
+            d_bias = d_matrix[window * channels]
+            return _input_gradient(upstream, kernel, geometry), d_kernel, d_bias
+
+        return y, grad
 
     # A custom gradient must see tensors, not variables: ``convert_to_tensor``
     # hands a Keras variable back unchanged, a same-dtype cast reads it.
-    return _correlate(ops.cast(x, x.dtype), ops.cast(kernel, kernel.dtype))
+    x, kernel = ops.cast(x, x.dtype), ops.cast(kernel, kernel.dtype)
+    if bias is None:
+        return _correlate(x, kernel)
+    return _correlate_with_bias(x, kernel, ops.cast(bias, bias.dtype))
 
 
 @keras.saving.register_keras_serializable(package="custom_layers")
@@ -333,9 +379,7 @@ class Conv2D(keras.layers.Layer):
                 "gather indices are computed per input size). "
                 f"Received: input_shape={tuple(inputs.shape)}"
             )
-        outputs = correlate(inputs, self.kernel, self._geometry(height, width))
-        if self.use_bias:
-            outputs = ops.add(outputs, self.bias)
+        outputs = correlate(inputs, self.kernel, self.bias, self._geometry(height, width))
         return self.activation(outputs)
 
     def compute_output_shape(self, input_shape):

@@ -1,0 +1,359 @@
+"""Conv2D from the notes' formula vs a NumPy loop and keras.layers.Conv2D."""
+
+import itertools
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from sklearn.datasets import load_sample_image
+
+import custom_layers
+from custom_layers.layers import conv2d
+from tests.helpers import TRAJECTORY_TOL, max_weight_diff
+
+# ---------------------------------------------------------------- reference
+
+
+def _ref_conv2d(x, kernel, bias, strides, padding):
+    """The notes' Output[i, j] = Σ_{m,n} Input[i+m, j+n]·Kernel[m, n], literally,
+    with batch, channels, filters, stride, and Keras' "same" zeros."""
+    batch, height, width, channels = x.shape
+    kh, kw, _, filters = kernel.shape
+    sh, sw = strides
+    if padding == "same":
+        top, bottom = conv2d.same_padding(height, kh, sh)
+        left, right = conv2d.same_padding(width, kw, sw)
+        x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    out_h = (x.shape[1] - kh) // sh + 1
+    out_w = (x.shape[2] - kw) // sw + 1
+    out = np.zeros((batch, out_h, out_w, filters))
+    for b, i, j, k in itertools.product(range(batch), range(out_h), range(out_w), range(filters)):
+        total = bias[k]
+        for m, n, c in itertools.product(range(kh), range(kw), range(channels)):
+            total += x[b, i * sh + m, j * sw + n, c] * kernel[m, n, c, k]
+        out[b, i, j, k] = total
+    return out
+
+
+def _ref_gradients(x, kernel, upstream, strides, padding):
+    """∂/∂Input and ∂/∂Kernel of Σ Output·upstream, from the same formula:
+    each kernel offset (m, n) pairs Input[i·s + m, j·s + n] with Output[i, j]."""
+    kh, kw = kernel.shape[:2]
+    sh, sw = strides
+    height, width = x.shape[1:3]
+    top = left = 0
+    if padding == "same":
+        top, bottom = conv2d.same_padding(x.shape[1], kh, sh)
+        left, right = conv2d.same_padding(x.shape[2], kw, sw)
+        x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    out_h, out_w = upstream.shape[1:3]
+    d_x, d_kernel = np.zeros_like(x), np.zeros(kernel.shape)
+    for m, n in itertools.product(range(kh), range(kw)):
+        rows = slice(m, m + sh * (out_h - 1) + 1, sh)
+        cols = slice(n, n + sw * (out_w - 1) + 1, sw)
+        d_kernel[m, n] = np.einsum("bijc,bijk->ck", x[:, rows, cols, :], upstream)
+        d_x[:, rows, cols, :] += np.einsum("bijk,ck->bijc", upstream, kernel[m, n])
+    return d_x[:, top : top + height, left : left + width], d_kernel
+
+
+def _twins(x_shape, filters, kernel_size, strides, padding, activation=None):
+    custom = custom_layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        activation=activation,
+        bias_initializer="random_normal",
+    )
+    builtin = keras.layers.Conv2D(
+        filters, kernel_size, strides=strides, padding=padding, activation=activation
+    )
+    custom.build(x_shape)
+    builtin.build(x_shape)
+    builtin.set_weights(custom.get_weights())
+    return custom, builtin
+
+
+def _value_and_grads(layer, x, upstream):
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x)
+        total = tf.reduce_sum(y * upstream)
+    return [y.numpy()] + [g.numpy() for g in tape.gradient(total, [x, *layer.trainable_variables])]
+
+
+# ------------------------------------------------------------------- values
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernel_size", "strides", "padding"),
+    [
+        ((2, 5, 6, 2), (3, 3), (1, 1), "valid"),
+        ((1, 6, 5, 3), (2, 3), (2, 1), "same"),
+        ((2, 7, 7, 1), (3, 3), (2, 2), "same"),
+        ((1, 8, 7, 2), (4, 2), (3, 2), "valid"),
+    ],
+)
+def test_matches_the_notes_formula_as_a_numpy_loop(shape, kernel_size, strides, padding):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype("float32")
+    layer = custom_layers.Conv2D(
+        3, kernel_size, strides=strides, padding=padding, bias_initializer="random_normal"
+    )
+    out = layer(x).numpy()
+    kernel, bias = layer.get_weights()
+    ref = _ref_conv2d(x.astype("float64"), kernel, bias, strides, padding)
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+GRID = [
+    (size, kernel, stride, padding, channels, batch)
+    for size in (7, 8)
+    for kernel in (1, 2, 3, 5, (2, 3))
+    for stride in (1, 2, 3, (2, 1))
+    for padding in ("valid", "same")
+    for channels, batch in ((1, 1), (3, 2), (8, 3))
+]
+
+
+# TF 2.21's oneDNN Conv2DBackpropFilter (the built-in's kernel gradient) fails
+# for a 1x1 kernel with unequal strides: wrong values, "could not create a
+# primitive descriptor", or a segmentation fault. There the built-in's
+# gradients are not computed and the formula's reference stands alone.
+def _builtin_gradient_broken(kernel, stride):
+    return kernel == 1 and isinstance(stride, tuple) and stride[0] != stride[1]
+
+
+@pytest.mark.parametrize(("size", "kernel", "stride", "padding", "channels", "batch"), GRID)
+def test_values_and_gradients_match_keras_conv2d(size, kernel, stride, padding, channels, batch):
+    rng = np.random.default_rng(size * 100 + channels)
+    shape = (batch, size, size + 1, channels)  # odd and even sides at once
+    x = rng.standard_normal(shape).astype("float32")
+    custom, builtin = _twins(shape, 4, kernel, stride, padding)
+    out_shape = builtin.compute_output_shape(shape)
+    assert custom.compute_output_shape(shape) == out_shape
+    upstream = rng.standard_normal(out_shape).astype("float32")
+    ours = _value_and_grads(custom, x, upstream)
+    names = ("output", "d_input", "d_kernel", "d_bias")
+    # Sums of up to 25·8·(out positions) float32 products.
+    tolerance = {"rtol": 1e-5, "atol": 1e-5}
+
+    kernel_values = custom.kernel.numpy().astype("float64")
+    d_x, d_kernel = _ref_gradients(
+        x.astype("float64"), kernel_values, upstream, custom.strides, padding
+    )
+    references = (d_x, d_kernel, upstream.sum((0, 1, 2)))
+    for name, a, b in zip(names[1:], ours[1:], references, strict=True):
+        np.testing.assert_allclose(a, b, **tolerance, err_msg=f"{name} vs the formula")
+    if _builtin_gradient_broken(kernel, stride):
+        np.testing.assert_allclose(ours[0], builtin(x).numpy(), **tolerance, err_msg="output")
+        return
+    theirs = _value_and_grads(builtin, x, upstream)
+    for name, a, b in zip(names, ours, theirs, strict=True):
+        assert a.shape == b.shape, name
+        np.testing.assert_allclose(a, b, **tolerance, err_msg=name)
+
+
+def test_input_and_kernel_gradients_vs_finite_differences():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 6, 5, 2))
+    kernel = rng.standard_normal((3, 2, 2, 3))
+    bias = rng.standard_normal(3)
+    geometry = conv2d._Geometry((6, 5), (3, 2), (2, 2), "same")
+    upstream = rng.standard_normal((1, 3, 3, 3))
+
+    def loss(x_, kernel_):
+        return float(np.sum(_ref_conv2d(x_, kernel_, bias, (2, 2), "same") * upstream))
+
+    xt, kt = tf.constant(x), tf.constant(kernel)
+    with tf.GradientTape() as tape:
+        tape.watch([xt, kt])
+        total = tf.reduce_sum(conv2d.correlate(xt, kt, tf.constant(bias), geometry) * upstream)
+    d_x, d_kernel = (g.numpy() for g in tape.gradient(total, [xt, kt]))
+    h = 1e-6
+    for array, analytic, is_x in ((x, d_x, True), (kernel, d_kernel, False)):
+        numeric = np.zeros_like(array)
+        for index in np.ndindex(array.shape):
+            step = np.zeros_like(array)
+            step[index] = h
+            plus = loss(x + step, kernel) if is_x else loss(x, kernel + step)
+            minus = loss(x - step, kernel) if is_x else loss(x, kernel - step)
+            numeric[index] = (plus - minus) / (2 * h)
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "s", "expected"),
+    [(5, 2, 1, (0, 1)), (6, 3, 2, (0, 1)), (7, 3, 2, (1, 1)), (8, 4, 3, (1, 1)), (4, 1, 2, (0, 0))],
+)
+def test_same_padding_puts_the_odd_zero_after(n, k, s, expected):
+    assert conv2d.same_padding(n, k, s) == expected
+
+
+# ------------------------------------------------------------ the notes' use
+
+
+def test_the_notes_example_works_as_written():
+    with warnings.catch_warnings():
+        # Keras warns about `input_shape=` on a layer, for its own Conv2D too.
+        warnings.filterwarnings("ignore", "Do not pass an `input_shape`", UserWarning)
+        conv_layer = custom_layers.Conv2D(
+            filters=32,
+            kernel_size=(3, 3),
+            strides=(1, 1),
+            padding="same",
+            activation="relu",
+            input_shape=(64, 64, 3),
+        )
+    model = keras.Sequential([conv_layer])
+    assert model.output_shape == (None, 64, 64, 32)
+    out = model(np.random.default_rng(0).uniform(size=(2, 64, 64, 3)).astype("float32"))
+    assert out.shape == (2, 64, 64, 32) and float(tf.reduce_min(out)) >= 0.0
+    with_input = keras.Sequential(
+        [keras.Input((64, 64, 3)), custom_layers.Conv2D(32, (3, 3), padding="same")]
+    )
+    assert with_input.output_shape == (None, 64, 64, 32)
+
+
+def test_sobel_edges_of_a_real_photo_match_keras():
+    photo = load_sample_image("china.jpg").astype("float32") / 255.0  # (427, 640, 3)
+    gray = photo.mean(axis=-1)[None, :, :, None]
+    sobel_x = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], "float32")
+    kernel = np.stack([sobel_x, sobel_x.T], axis=-1)[:, :, None, :]  # (3, 3, 1, 2)
+    custom, builtin = _twins(gray.shape, 2, 3, 1, "same")
+    for layer in (custom, builtin):
+        layer.set_weights([kernel, np.zeros(2, "float32")])
+    edges = custom(gray).numpy()
+    np.testing.assert_allclose(edges, builtin(gray).numpy(), atol=1e-5)
+    magnitude = np.hypot(edges[0, ..., 0], edges[0, ..., 1])
+    # A photo has edges: some strong responses, most pixels flat.
+    assert magnitude.max() > 1.0 and np.median(magnitude) < 0.5
+
+
+def _cnn(conv):
+    return keras.Sequential(
+        [
+            keras.Input((12, 12, 1)),
+            conv(6, 3, padding="same", activation="relu"),
+            conv(8, 3, strides=2, padding="valid"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3),
+        ]
+    )
+
+
+def test_small_cnn_trains_with_the_builtin_for_50_steps():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 12, 12, 1)).astype("float32")
+    y = rng.integers(0, 3, 64)
+    custom, builtin = _cnn(custom_layers.Conv2D), _cnn(keras.layers.Conv2D)
+    builtin.set_weights(custom.get_weights())
+    for model in (custom, builtin):
+        model.compile(
+            optimizer=keras.optimizers.Adam(0.01),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+    fit = {"batch_size": 16, "epochs": 12, "shuffle": False, "verbose": 0}  # 4 x 12 ≈ 50 steps
+    history_c = custom.fit(x, y, **fit).history["loss"]
+    history_b = builtin.fit(x, y, **fit).history["loss"]
+    assert custom.optimizer.iterations.numpy() == 48
+    assert max_weight_diff(custom, builtin) <= TRAJECTORY_TOL
+    assert history_c[-1] < 0.5 * history_c[0]
+    np.testing.assert_allclose(history_c, history_b, rtol=1e-4, atol=1e-5)
+
+
+def test_keras_round_trip_in_process_and_in_a_fresh_process(tmp_path):
+    model = _cnn(custom_layers.Conv2D)
+    x = np.random.default_rng(1).standard_normal((4, 12, 12, 1)).astype("float32")
+    expected = model.predict(x, verbose=0)
+    model.save(tmp_path / "cnn.keras")
+    loaded = keras.models.load_model(tmp_path / "cnn.keras")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), expected)
+    assert loaded.layers[1].get_config() == model.layers[1].get_config()
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", expected)
+    script = textwrap.dedent(
+        f"""
+        import numpy as np, keras
+        import custom_layers
+        model = keras.models.load_model({str(tmp_path / "cnn.keras")!r})
+        got = model.predict(np.load({str(tmp_path / "x.npy")!r}), verbose=0)
+        np.testing.assert_array_equal(got, np.load({str(tmp_path / "expected.npy")!r}))
+        assert type(model.layers[0]).__module__ == "custom_layers.layers.conv2d"
+        print("conv-ok")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "conv-ok" in result.stdout
+
+
+def test_config_round_trip_keeps_every_argument():
+    layer = custom_layers.Conv2D(
+        5,
+        (2, 3),
+        strides=2,
+        padding="SAME",
+        activation="tanh",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer="l2",
+        name="c",
+    )
+    config = layer.get_config()
+    assert config["kernel_size"] == (2, 3) and config["strides"] == (2, 2)
+    assert config["padding"] == "same"
+    again = custom_layers.Conv2D.from_config(config)
+    assert again.get_config() == config
+
+
+# --------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"filters": 0, "kernel_size": 3}, r"Received: filters=0"),
+        ({"filters": -2, "kernel_size": 3}, r"Received: filters=-2"),
+        ({"filters": 2.0, "kernel_size": 3}, r"Received: filters=2.0"),
+        ({"filters": 2, "kernel_size": 0}, r"Received: kernel_size=0"),
+        ({"filters": 2, "kernel_size": (0, 3)}, r"Received: kernel_size=\(0, 3\)"),
+        ({"filters": 2, "kernel_size": (3,)}, r"Received: kernel_size=\(3,\)"),
+        ({"filters": 2, "kernel_size": "3"}, r"Received: kernel_size='3'"),
+        ({"filters": 2, "kernel_size": 3, "strides": 0}, r"Received: strides=0"),
+        ({"filters": 2, "kernel_size": 3, "strides": (1, -1)}, r"Received: strides=\(1, -1\)"),
+        ({"filters": 2, "kernel_size": 3, "padding": "full"}, r"Received: padding='full'"),
+        ({"filters": 2, "kernel_size": 3, "padding": None}, r"Received: padding=None"),
+        ({"filters": 2, "kernel_size": 3, "activation": "nope"}, r"Received: activation='nope'"),
+        ({"filters": 2, "kernel_size": 3, "use_bias": 1}, r"Received: use_bias=1"),
+    ],
+)
+def test_bad_constructor_arguments_raise_value_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        custom_layers.Conv2D(**kwargs)
+
+
+def test_bad_inputs_raise_value_error():
+    layer = custom_layers.Conv2D(2, 3)
+    with pytest.raises(ValueError, match=r"expected ndim=4"):
+        layer(np.ones((8, 8, 1), "float32"))
+    layer(np.ones((1, 8, 8, 3), "float32"))
+    with pytest.raises(ValueError, match=r"expected axis -1 .* value 3"):
+        layer(np.ones((1, 8, 8, 4), "float32"))
+    with pytest.raises(ValueError, match=r"smaller than the kernel"):
+        custom_layers.Conv2D(2, 5)(np.ones((1, 4, 8, 1), "float32"))
+    dynamic = tf.function(
+        custom_layers.Conv2D(2, 3),
+        input_signature=[tf.TensorSpec((None, None, None, 1), tf.float32)],
+    )
+    with pytest.raises(ValueError, match=r"known input height and width"):
+        dynamic.get_concrete_function()
