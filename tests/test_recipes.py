@@ -1,0 +1,111 @@
+"""Each recipe run for a few epochs through main([...]): a stated floor,
+custom ~ built-in, and the command-line flags."""
+
+import keras
+import numpy as np
+import pytest
+
+from recipes import __main__ as run_all
+from recipes import (
+    binary_classification,
+    cnn_image_classification,
+    multiclass_classification,
+    multilabel_classification,
+    regression,
+)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+def _assert_twins_agree(pair, metric, points=0.005):
+    custom, builtin = pair["custom"], pair["builtin"]
+    assert abs(custom.metrics[metric] - builtin.metrics[metric]) <= points
+    assert custom.max_weight_diff is not None and custom.max_weight_diff <= 1e-3
+
+
+def test_binary_classification(data_dir):
+    result = binary_classification.main(
+        ["--quiet", "--epochs", "5", "--steps", "300", "--data-dir", data_dir]
+    )
+    assert result["scratch"].metrics["accuracy"] >= 0.95
+    assert result["sklearn"].metrics["accuracy"] >= 0.95
+    for key in ("logistic", "network"):
+        assert result[key]["custom"].metrics["accuracy"] >= 0.93
+        _assert_twins_agree(result[key], "accuracy")
+
+
+def test_regression_reaches_least_squares(data_dir):
+    result = regression.main(["--quiet", "--epochs", "30", "--data-dir", data_dir])
+    rows, reference = result["rows"], result["reference"]
+    assert reference.metrics["r2"] > 0.3
+    assert rows["custom"].metrics["r2"] >= reference.metrics["r2"] - 0.05
+    _assert_twins_agree(rows, "r2", points=1e-4)
+
+
+def test_multiclass_classification(data_dir):
+    result = multiclass_classification.main(["--quiet", "--epochs", "5", "--data-dir", data_dir])
+    assert result["rows"]["custom"].metrics["accuracy"] >= 0.90
+    _assert_twins_agree(result["rows"], "accuracy")
+
+
+def test_multilabel_classification_and_the_softmax_counterexample(data_dir):
+    result = multilabel_classification.main(["--quiet", "--epochs", "5", "--data-dir", data_dir])
+    rows = result["rows"]
+    assert rows["custom"].metrics["label_acc"] >= 0.85
+    assert rows["custom"].metrics["exact_match"] >= 0.6
+    # softmax cannot say yes to several labels: far fewer exact matches
+    assert result["softmax"].metrics["exact_match"] < rows["custom"].metrics["exact_match"] - 0.2
+    _assert_twins_agree(rows, "exact_match")
+
+
+def test_cnn_image_classification(data_dir):
+    result = cnn_image_classification.main(["--quiet", "--epochs", "4", "--data-dir", data_dir])
+    assert result["rows"]["custom"].metrics["accuracy"] >= 0.85
+    _assert_twins_agree(result["rows"], "accuracy")
+
+
+def test_flags_plot_save_tensorboard_and_impl(data_dir, tmp_path):
+    plot, saved, logs = tmp_path / "curves.png", tmp_path / "mlp.keras", tmp_path / "tb"
+    result = multiclass_classification.main(
+        [
+            "--quiet",
+            "--epochs",
+            "2",
+            "--impl",
+            "custom",
+            "--data-dir",
+            data_dir,
+            "--plot",
+            str(plot),
+            "--save",
+            str(saved),
+            "--tensorboard",
+            str(logs),
+        ]
+    )
+    assert set(result["rows"]) == {"custom"}
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
+    reloaded_path = tmp_path / "mlp-mlp.keras"
+    model = keras.models.load_model(reloaded_path)
+    assert model.predict(np.zeros((1, 8, 8, 1), "float32"), verbose=0).shape == (1, 10)
+    assert any(logs.rglob("events.out.tfevents.*"))
+
+
+def test_bad_flags_exit_with_a_message(capsys):
+    for argv in (["--epochs", "0"], ["--save", "model.h5"], ["--impl", "both-ish"]):
+        with pytest.raises(SystemExit) as exit_info:
+            multiclass_classification.main(argv)
+        assert exit_info.value.code == 2
+    assert "--epochs must be positive, got 0" in capsys.readouterr().err
+
+
+def test_run_all_prints_one_summary_and_succeeds(data_dir, capsys):
+    status = run_all.main(["--epochs", "1", "--data-dir", data_dir])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "Summary" in out
+    for name in run_all.RECIPES:
+        assert name in out
