@@ -166,12 +166,16 @@ def plot_histories(path, rows, metric="loss", title=""):
     for row in rows:
         if not row.history:
             continue
-        line = ax.plot(row.history[metric], label=f"{row.name} train")[0]
+        # custom wide and pale, built-in thin on top: where they coincide,
+        # both stay visible
+        style = {"linewidth": 4, "alpha": 0.5} if "custom" in row.name else {"linewidth": 1.2}
+        line = ax.plot(row.history[metric], label=f"{row.name} train", **style)[0]
         ax.plot(
             row.history[f"val_{metric}"],
             linestyle="--",
             color=line.get_color(),
             label=f"{row.name} test",
+            **style,
         )
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)

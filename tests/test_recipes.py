@@ -109,3 +109,10 @@ def test_run_all_prints_one_summary_and_succeeds(data_dir, capsys):
     assert "Summary" in out
     for name in run_all.RECIPES:
         assert name in out
+
+
+def test_activation_picture_is_written(tmp_path):
+    from recipes import plot_activations
+
+    path = plot_activations.main(["--output", str(tmp_path / "activations.png")])
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000
