@@ -79,7 +79,7 @@ def main(argv=None):
     print(f"{'recipe':<28}{'model':<34}{'metric':<13}{'value':>8}{'time s':>9}")
     for recipe, model, metric, value, seconds in lines:
         shown = "" if value != value else f"{value:8.2f}" if metric != "r2" else f"{value:8.4f}"
-        print(f"{recipe:<28}{model:<34}{metric:<13}{shown:>8}{seconds:9.2f}")
+        print(f"{recipe:<28}{model:<34}{metric:<13}{shown:>8}{seconds:9.3f}")
     for failure in failures:
         print(f"FAILED {failure}", file=sys.stderr)
     return 1 if failures else 0
