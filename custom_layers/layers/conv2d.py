@@ -25,7 +25,7 @@ import numpy as np
 from keras import ops
 
 from custom_layers import _validation
-from custom_layers import activations as _activations
+from custom_layers.layers._weights import KernelBiasLayer
 
 
 def _pair(name, value):
@@ -264,7 +264,7 @@ def correlate(x, kernel, bias, geometry):
 
 
 @keras.saving.register_keras_serializable(package="custom_layers")
-class Conv2D(keras.layers.Layer):
+class Conv2D(KernelBiasLayer):
     """2D convolution (cross-correlation, as in Keras) from the notes' formula.
 
     Output[b, i, j, k] = Σ_{m,n,c} Input[b, i·s_h + m, j·s_w + n, c]·Kernel[m, n, c, k] + bias[k],
@@ -315,7 +315,17 @@ class Conv2D(keras.layers.Layer):
     ):
         # `input_shape=(64, 64, 3)` as in the notes is handled (with Keras'
         # own warning) by the base layer, exactly as for keras.layers.Conv2D.
-        super().__init__(**kwargs)
+        super().__init__(
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            **kwargs,
+        )
         self.filters = _validation.positive_int("filters", filters)
         self.kernel_size = _pair("kernel_size", kernel_size)
         self.strides = _pair("strides", strides)
@@ -324,19 +334,6 @@ class Conv2D(keras.layers.Layer):
                 f"Argument `padding` must be 'valid' or 'same'. Received: padding={padding!r}"
             )
         self.padding = padding.lower()
-        self.activation = _activations.get(activation)
-        self.use_bias = _validation.boolean("use_bias", use_bias)
-        get = _validation.keras_object
-        self.kernel_initializer = get(
-            "kernel_initializer", keras.initializers.get, kernel_initializer
-        )
-        self.bias_initializer = get("bias_initializer", keras.initializers.get, bias_initializer)
-        self.kernel_regularizer = get(
-            "kernel_regularizer", keras.regularizers.get, kernel_regularizer
-        )
-        self.bias_regularizer = get("bias_regularizer", keras.regularizers.get, bias_regularizer)
-        self.kernel_constraint = get("kernel_constraint", keras.constraints.get, kernel_constraint)
-        self.bias_constraint = get("bias_constraint", keras.constraints.get, bias_constraint)
         self.input_spec = keras.layers.InputSpec(ndim=4)
         self._geometries = {}
 
@@ -353,23 +350,7 @@ class Conv2D(keras.layers.Layer):
                 f"Received: input_shape={input_shape}"
             )
         self._check_spatial(input_shape)
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(*self.kernel_size, channels, self.filters),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias",
-                shape=(self.filters,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        else:
-            self.bias = None
+        self.add_kernel_and_bias((*self.kernel_size, channels, self.filters), self.filters)
         self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: channels})
 
     def _check_spatial(self, input_shape):
@@ -409,21 +390,10 @@ class Conv2D(keras.layers.Layer):
         return (input_shape[0], *out, self.filters)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "filters": self.filters,
-                "kernel_size": self.kernel_size,
-                "strides": self.strides,
-                "padding": self.padding,
-                "activation": keras.activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
-                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
-            }
-        )
-        return config
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+        }

@@ -3,11 +3,12 @@
 import keras
 from keras import ops
 
-from custom_layers import _validation, activations
+from custom_layers import _validation
+from custom_layers.layers._weights import KernelBiasLayer
 
 
 @keras.saving.register_keras_serializable(package="custom_layers")
-class Dense(keras.layers.Layer):
+class Dense(KernelBiasLayer):
     """Fully connected layer: z = x·W + b, then a = g(z).
 
     Each of the ``units`` neurons j computes the notes' z_j = w_j·x + b_j;
@@ -57,28 +58,18 @@ class Dense(keras.layers.Layer):
         bias_constraint=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            **kwargs,
+        )
         self.units = _validation.positive_int("units", units)
-        self.activation = activations.get(activation)
-        self.use_bias = _validation.boolean("use_bias", use_bias)
-        self.kernel_initializer = _validation.keras_object(
-            "kernel_initializer", keras.initializers.get, kernel_initializer
-        )
-        self.bias_initializer = _validation.keras_object(
-            "bias_initializer", keras.initializers.get, bias_initializer
-        )
-        self.kernel_regularizer = _validation.keras_object(
-            "kernel_regularizer", keras.regularizers.get, kernel_regularizer
-        )
-        self.bias_regularizer = _validation.keras_object(
-            "bias_regularizer", keras.regularizers.get, bias_regularizer
-        )
-        self.kernel_constraint = _validation.keras_object(
-            "kernel_constraint", keras.constraints.get, kernel_constraint
-        )
-        self.bias_constraint = _validation.keras_object(
-            "bias_constraint", keras.constraints.get, bias_constraint
-        )
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
         self.supports_masking = True
 
@@ -89,23 +80,7 @@ class Dense(keras.layers.Layer):
                 "The last dimension of the inputs to `Dense` must be known. "
                 f"Received: input_shape={input_shape}"
             )
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(n_in, self.units),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias",
-                shape=(self.units,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        else:
-            self.bias = None
+        self.add_kernel_and_bias((n_in, self.units), self.units)
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: n_in})
 
     def call(self, inputs):
@@ -118,18 +93,4 @@ class Dense(keras.layers.Layer):
         return (*input_shape[:-1], self.units)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "activation": keras.activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
-                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
-            }
-        )
-        return config
+        return {**super().get_config(), "units": self.units}
