@@ -84,20 +84,19 @@ def build_network(impl, features):
 
 
 def compile_args(impl, optimizer_name, adam_epsilon="keras"):
-    metrics = [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)]  # on logits
-    if impl == "custom":
-        loss = custom_layers.BinaryCrossentropy(from_logits=True)
+    """BCE from the logits (the notes' stable form), GD or Adam, accuracy on logits."""
+    losses = custom_layers if impl == "custom" else keras.losses
+    if optimizer_name == "gd":
         optimizer = (
-            custom_layers.GradientDescent(0.5)
-            if optimizer_name == "gd"
-            else custom_layers.Adam(0.003, epsilon_placement=adam_epsilon)
+            custom_layers.GradientDescent(0.5) if impl == "custom" else keras.optimizers.SGD(0.5)
         )
     else:
-        loss = keras.losses.BinaryCrossentropy(from_logits=True)
-        optimizer = (
-            keras.optimizers.SGD(0.5) if optimizer_name == "gd" else keras.optimizers.Adam(0.003)
-        )
-    return {"optimizer": optimizer, "loss": loss, "metrics": metrics}
+        optimizer = harness.adam(impl, 0.003, adam_epsilon)
+    return {
+        "optimizer": optimizer,
+        "loss": losses.BinaryCrossentropy(from_logits=True),
+        "metrics": [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)],
+    }
 
 
 # --------------------------------------------------------------------- main

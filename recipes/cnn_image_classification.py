@@ -13,7 +13,7 @@ import keras
 
 import custom_layers
 from recipes import data as data_lib
-from recipes import harness
+from recipes import harness, multiclass_classification
 
 
 def build(impl, input_shape=(8, 8, 1), classes=10):
@@ -33,29 +33,19 @@ def build(impl, input_shape=(8, 8, 1), classes=10):
     )
 
 
-def compile_args(impl, adam_epsilon="keras"):
-    if impl == "custom":
-        loss = custom_layers.SparseCategoricalCrossentropy(from_logits=True)
-        optimizer = custom_layers.Adam(0.002, epsilon_placement=adam_epsilon)
-    else:
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        optimizer = keras.optimizers.Adam(0.002)
-    return {"optimizer": optimizer, "loss": loss, "metrics": ["accuracy"]}
-
-
 def main(argv=None):
     args = harness.parse(harness.parser(__doc__.splitlines()[0], epochs=40, dataset="digits"), argv)
     data = data_lib.load(args.dataset, args.data_dir, standardize="images")
-    rows, _ = harness.train_side_by_side(
+    rows, _ = harness.run_and_report(
         args,
         data,
         lambda impl: build(impl, data.x_train.shape[1:], int(data.y_train.max()) + 1),
-        lambda impl: compile_args(impl, args.adam_epsilon),
+        # the multi-class recipe's loss and optimizer: sparse CE from logits, Adam
+        lambda impl: multiclass_classification.compile_args(impl, args.adam_epsilon, 0.002),
         label="cnn",
+        title=f"{args.dataset}: small CNN, test set",
+        columns=["accuracy", "loss"],
     )
-    harness.print_table(f"{args.dataset}: small CNN, test set", rows.values(), ["accuracy", "loss"])
-    if args.plot:
-        harness.plot_histories(args.plot, rows.values(), "loss", f"{args.dataset} CNN")
     return {"rows": rows}
 
 

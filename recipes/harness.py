@@ -57,6 +57,15 @@ def parse(p, argv):
     return args
 
 
+def adam(impl, learning_rate, epsilon_placement="keras"):
+    """The custom or the built-in Adam (the custom one with the chosen ε placement)."""
+    if impl == "custom":
+        import custom_layers
+
+        return custom_layers.Adam(learning_rate, epsilon_placement=epsilon_placement)
+    return keras.optimizers.Adam(learning_rate)
+
+
 def selected(args):
     return IMPLS if args.impl == "both" else (args.impl,)
 
@@ -137,6 +146,15 @@ def max_weight_diff(model_a, model_b):
     )
 
 
+def run_and_report(args, data, build, compile_args, label, title, columns):
+    """``train_side_by_side``, then the table and, with --plot, the curves."""
+    rows, trained = train_side_by_side(args, data, build, compile_args, label)
+    print_table(title, rows.values(), columns)
+    if args.plot:
+        plot_histories(args.plot, rows.values(), "loss", title)
+    return rows, trained
+
+
 def print_table(title, rows, columns):
     """Print rows (Row objects) with the given metric columns."""
     widths = [max(12, len(c) + 2) for c in columns]
@@ -181,9 +199,16 @@ def plot_histories(path, rows, metric="loss", title=""):
     ax.set_ylabel(metric)
     ax.set_title(title)
     ax.legend()
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path, dpi=100):
+    """Write a matplotlib figure as PNG, creating the folder; close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path

@@ -32,14 +32,14 @@ def build(impl, input_shape=(8, 8, 1), classes=10):
     )
 
 
-def compile_args(impl, adam_epsilon="keras"):
-    if impl == "custom":
-        loss = custom_layers.SparseCategoricalCrossentropy(from_logits=True)
-        optimizer = custom_layers.Adam(learning_rate=0.003, epsilon_placement=adam_epsilon)
-    else:
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        optimizer = keras.optimizers.Adam(learning_rate=0.003)
-    return {"optimizer": optimizer, "loss": loss, "metrics": ["accuracy"]}
+def compile_args(impl, adam_epsilon="keras", learning_rate=0.003):
+    """Softmax cross-entropy from the logits, Adam, accuracy."""
+    losses = custom_layers if impl == "custom" else keras.losses
+    return {
+        "optimizer": harness.adam(impl, learning_rate, adam_epsilon),
+        "loss": losses.SparseCategoricalCrossentropy(from_logits=True),
+        "metrics": ["accuracy"],
+    }
 
 
 # --------------------------------------------------------------------- main
@@ -48,18 +48,15 @@ def compile_args(impl, adam_epsilon="keras"):
 def main(argv=None):
     args = harness.parse(harness.parser(__doc__.splitlines()[0], epochs=30, dataset="digits"), argv)
     data = data_lib.load(args.dataset, args.data_dir, standardize="images")
-    rows, _ = harness.train_side_by_side(
+    rows, _ = harness.run_and_report(
         args,
         data,
         lambda impl: build(impl, data.x_train.shape[1:], int(data.y_train.max()) + 1),
         lambda impl: compile_args(impl, args.adam_epsilon),
         label="mlp",
+        title=f"{args.dataset}: softmax regression MLP, test set",
+        columns=["accuracy", "loss"],
     )
-    harness.print_table(
-        f"{args.dataset}: softmax regression MLP, test set", rows.values(), ["accuracy", "loss"]
-    )
-    if args.plot:
-        harness.plot_histories(args.plot, rows.values(), "loss", f"{args.dataset} MLP")
     return {"rows": rows}
 
 

@@ -21,28 +21,16 @@ import custom_layers
 from custom_layers import activations
 from recipes import data as data_lib
 from recipes import harness
-
-
-def build(impl, input_shape=(8, 8, 1), labels=4):
-    dense = custom_layers.Dense if impl == "custom" else keras.layers.Dense
-    return keras.Sequential(
-        [
-            keras.Input(input_shape),
-            keras.layers.Flatten(),
-            dense(64, activation="relu"),
-            dense(labels),  # z_i: one logit per label
-        ]
-    )
+from recipes.multiclass_classification import build  # the same network, N logits
 
 
 def compile_args(impl, adam_epsilon="keras"):
-    if impl == "custom":
-        loss = custom_layers.BinaryCrossentropy(from_logits=True)
-        optimizer = custom_layers.Adam(0.003, epsilon_placement=adam_epsilon)
-    else:
-        loss = keras.losses.BinaryCrossentropy(from_logits=True)
-        optimizer = keras.optimizers.Adam(0.003)
-    return {"optimizer": optimizer, "loss": loss}
+    """The notes' multi-label loss: BCE on one logit per label, mean over labels."""
+    losses = custom_layers if impl == "custom" else keras.losses
+    return {
+        "optimizer": harness.adam(impl, 0.003, adam_epsilon),
+        "loss": losses.BinaryCrossentropy(from_logits=True),
+    }
 
 
 def label_scores(y_true, probabilities, names):

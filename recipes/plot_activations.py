@@ -9,7 +9,6 @@ formula for it as dots, so the picture shows that the two agree.
 
 import argparse
 import os
-import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -17,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from custom_layers import activations
+from recipes import harness
 
 PANELS = [
     ("ReLU: max(0, z)", activations.relu, lambda z: np.where(z > 0, 1.0, 0.0)),
@@ -53,12 +53,7 @@ def draw(path, z_range=4.0):
         ax.set_title(title)
         ax.set_xlabel("z")
     axes[0].legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return harness.save_figure(fig, path, dpi=90)
 
 
 def main(argv=None):

@@ -1,5 +1,9 @@
 """NumPy references and measuring helpers used across the tests."""
 
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import tensorflow as tf
 
@@ -47,3 +51,16 @@ def max_weight_diff(model_a, model_b):
         max_abs_diff(a, b)
         for a, b in zip(model_a.get_weights(), model_b.get_weights(), strict=True)
     )
+
+
+def run_in_fresh_python(script, marker):
+    """Run ``script`` in a new Python process; it must exit 0 and print ``marker``."""
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert marker in result.stdout

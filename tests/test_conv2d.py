@@ -1,9 +1,6 @@
 """Conv2D from the notes' formula vs a NumPy loop and keras.layers.Conv2D."""
 
 import itertools
-import subprocess
-import sys
-import textwrap
 import warnings
 
 import keras
@@ -14,7 +11,7 @@ from sklearn.datasets import load_sample_image
 
 import custom_layers
 from custom_layers.layers import conv2d
-from tests.helpers import TRAJECTORY_TOL, max_weight_diff
+from tests.helpers import TRAJECTORY_TOL, max_weight_diff, run_in_fresh_python
 
 # ---------------------------------------------------------------- reference
 
@@ -279,8 +276,7 @@ def test_keras_round_trip_in_process_and_in_a_fresh_process(tmp_path):
     assert loaded.layers[1].get_config() == model.layers[1].get_config()
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "expected.npy", expected)
-    script = textwrap.dedent(
-        f"""
+    script = f"""
         import numpy as np, keras
         import custom_layers
         model = keras.models.load_model({str(tmp_path / "cnn.keras")!r})
@@ -289,12 +285,7 @@ def test_keras_round_trip_in_process_and_in_a_fresh_process(tmp_path):
         assert type(model.layers[0]).__module__ == "custom_layers.layers.conv2d"
         print("conv-ok")
         """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "conv-ok" in result.stdout
+    run_in_fresh_python(script, "conv-ok")
 
 
 def test_config_round_trip_keeps_every_argument():

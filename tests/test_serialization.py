@@ -1,9 +1,7 @@
 """`.keras` round-trips of every custom object, in-process and in a fresh
 Python process, and of a user's subclass of the custom Dense."""
 
-import subprocess
 import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -11,6 +9,7 @@ import pytest
 
 import custom_layers
 from custom_layers import activations
+from tests.helpers import run_in_fresh_python
 
 X = np.random.default_rng(0).standard_normal((32, 6)).astype("float32")
 Y = np.random.default_rng(1).integers(0, 2, (32, 4)).astype("float32")
@@ -79,8 +78,7 @@ def test_saved_model_loads_in_a_fresh_process(tmp_path):
     model.save(tmp_path / "model.keras")
     np.save(tmp_path / "x.npy", X)
     np.save(tmp_path / "expected.npy", model.predict(X, verbose=0))
-    script = textwrap.dedent(
-        f"""
+    script = f"""
         import numpy as np, keras
         import custom_layers  # registers the custom objects
         model = keras.models.load_model({str(tmp_path / "model.keras")!r})
@@ -90,12 +88,7 @@ def test_saved_model_loads_in_a_fresh_process(tmp_path):
         assert type(model.optimizer).__module__ == "custom_layers.optimizers"
         print("reloaded-ok")
         """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "reloaded-ok" in result.stdout
+    run_in_fresh_python(script, "reloaded-ok")
 
 
 SUBCLASS_SOURCE = '''
@@ -144,8 +137,7 @@ def test_user_subclass_trains_saves_and_reloads_in_a_fresh_process(tmp_path):
 
     np.save(tmp_path / "x.npy", X)
     np.save(tmp_path / "expected.npy", model.predict(X, verbose=0))
-    script = textwrap.dedent(
-        f"""
+    script = f"""
         import sys; sys.path.insert(0, {str(tmp_path)!r})
         import numpy as np, keras
         import user_layers
@@ -155,12 +147,7 @@ def test_user_subclass_trains_saves_and_reloads_in_a_fresh_process(tmp_path):
         assert model.layers[0].scale == 0.5
         print("subclass-ok")
         """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "subclass-ok" in result.stdout
+    run_in_fresh_python(script, "subclass-ok")
 
 
 def test_layer_config_round_trip_keeps_every_argument():
