@@ -116,3 +116,17 @@ def test_activation_picture_is_written(tmp_path):
 
     path = plot_activations.main(["--output", str(tmp_path / "activations.png")])
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000
+
+
+def test_cnn_recipe_takes_a_catalog_dataset(data_dir):
+    # `--dataset mnist` for online users; TFDS' mock data stands in here.
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=64):
+        result = cnn_image_classification.main(
+            ["--quiet", "--epochs", "1", "--dataset", "mnist", "--data-dir", data_dir]
+        )
+    pair = result["rows"]
+    assert set(pair) == {"custom", "builtin"}
+    assert pair["custom"].max_weight_diff <= 1e-4  # 28x28x1 inputs, same weights
+    assert pair["custom"].metrics["accuracy"] == pair["builtin"].metrics["accuracy"]
