@@ -2,7 +2,8 @@
 
 (a) the notes' example layer, Conv2D(32, (3, 3), padding="same", relu) on
     64x64x3 inputs, batch 32: forward alone, and a training step (forward,
-    backward, SGD update) in one compiled function;
+    backward, SGD update) in one compiled function, as a first layer (no
+    gradient for its input) and as an inner layer (with it);
 (b) a small CNN on 28x28x1 inputs, batch 64: Conv(16, 3, same, relu) ->
     Conv(32, 3, stride 2, same, relu) -> flatten -> Dense(10), trained with
     ``model.fit``.
@@ -51,7 +52,7 @@ def example_layer_tasks(batch=32, steps=10):
         layers[name] = conv(filters=32, kernel_size=(3, 3), padding="same", activation="relu")
         layers[name].build(x.shape)
     layers["builtin"].set_weights(layers["custom"].get_weights())
-    forward, train = {}, {}
+    forward, train, train_dx = {}, {}, {}
     for name, layer in layers.items():
         optimizer = keras.optimizers.SGD(1e-3)
         optimizer.build(layer.trainable_variables)
@@ -68,9 +69,20 @@ def example_layer_tasks(batch=32, steps=10):
             optimizer.apply(grads, layer.trainable_variables)
             return loss
 
+        @tf.function
+        def step_dx(layer=layer, optimizer=optimizer):
+            # inside a network: the gradient for the layer's input is needed too
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_mean(tf.square(layer(x)))
+            d_x, *grads = tape.gradient(loss, [x, *layer.trainable_variables])
+            optimizer.apply(grads, layer.trainable_variables)
+            return loss + tf.reduce_sum(d_x)
+
         forward[name] = lambda f=predict: [f() for _ in range(steps)][-1].numpy()
         train[name] = lambda f=step: [f() for _ in range(steps)][-1].numpy()
-    return forward, train, batch * steps
+        train_dx[name] = lambda f=step_dx: [f() for _ in range(steps)][-1].numpy()
+    return forward, train, train_dx, batch * steps
 
 
 def small_cnn_tasks(batch=64, samples=4096):
@@ -104,11 +116,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args(argv)
-    forward, train, n = example_layer_tasks()
+    forward, train, train_dx, n = example_layer_tasks()
     cnn, cnn_samples = small_cnn_tasks()
     rows = [
         ("(a) notes' layer 64x64x3, forward", _interleaved_best(forward, args.repeats), n),
-        ("(a) notes' layer 64x64x3, train step", _interleaved_best(train, args.repeats), n),
+        ("(a) train step, first layer (no dInput)", _interleaved_best(train, args.repeats), n),
+        ("(a) train step, inner layer (with dInput)", _interleaved_best(train_dx, args.repeats), n),
         ("(b) small CNN 28x28x1, model.fit", _interleaved_best(cnn, args.repeats), cnn_samples),
     ]
     print(f"best of {args.repeats} interleaved repeats, images/s")

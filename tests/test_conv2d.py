@@ -158,6 +158,33 @@ def test_values_and_gradients_match_keras_conv2d(size, kernel, stride, padding, 
         np.testing.assert_allclose(a, b, **tolerance, err_msg=name)
 
 
+@pytest.mark.parametrize(
+    "method", [conv2d._input_gradient_by_phases, conv2d._input_gradient_by_windows]
+)
+@pytest.mark.parametrize(
+    ("shape", "kernel_size", "strides", "padding"),
+    [
+        ((2, 7, 8, 3), (3, 3), (1, 1), "same"),
+        ((2, 8, 7, 2), (2, 3), (2, 1), "same"),
+        ((1, 9, 9, 1), (5, 5), (3, 3), "valid"),
+        ((2, 6, 6, 4), (1, 1), (2, 2), "same"),
+        ((1, 8, 8, 2), (4, 4), (3, 2), "valid"),
+    ],
+)
+def test_both_input_gradient_methods_match_the_formula(
+    method, shape, kernel_size, strides, padding
+):
+    # The layer picks one of the two by the data each moves; both must be right.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape)
+    kernel = rng.standard_normal((*kernel_size, shape[-1], 5))
+    geometry = conv2d._Geometry(shape[1:3], kernel_size, strides, padding)
+    upstream = rng.standard_normal((shape[0], *geometry.out_hw, 5))
+    d_x, _ = _ref_gradients(x, kernel, upstream, strides, padding)
+    got = method(tf.constant(upstream), tf.constant(kernel), geometry).numpy()
+    np.testing.assert_allclose(got, d_x, rtol=1e-10, atol=1e-10)
+
+
 def test_input_and_kernel_gradients_vs_finite_differences():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((1, 6, 5, 2))

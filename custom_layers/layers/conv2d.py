@@ -172,9 +172,64 @@ class _Geometry:
         flat = m_h[:, None, :, None] * kernel_hw[1] + m_w[None, :, None, :]  # (T_h, T_w, s_h, s_w)
         ok = ok_h[:, None, :, None] & ok_w[None, :, None, :]
         self.phase_kernel = np.where(ok, flat, kernel_hw[0] * kernel_hw[1]).astype("int32")
+        self.col2im = self._col2im_indices()
+
+    def _col2im_indices(self):
+        """For input pixel (p, q) and kernel offset (m, n): the flat index of the
+        window element that read it, (i·out_w + j)·k_h·k_w + m·k_w + n with
+        i·s_h + m = p + pad_top (likewise j), or the zero slot when no window did."""
+        per_axis = []
+        for n, k, s, out, before in zip(
+            self.in_hw, self.kernel_hw, self.strides, self.out_hw, self.before, strict=True
+        ):
+            start = np.arange(n)[:, None] + before - np.arange(k)[None, :]  # i·s, (n, k)
+            ok = (start >= 0) & (start % s == 0) & (start // s < out)
+            per_axis.append((np.where(ok, start // s, 0), ok))
+        (i, ok_i), (j, ok_j) = per_axis
+        kh, kw = self.kernel_hw
+        window = i[:, None, :, None] * self.out_hw[1] + j[None, :, None, :]
+        offset = np.arange(kh)[:, None] * kw + np.arange(kw)[None, :]
+        flat = window * (kh * kw) + offset  # (H, W, k_h, k_w)
+        ok = ok_i[:, None, :, None] & ok_j[None, :, None, :]
+        zero_slot = self.out_hw[0] * self.out_hw[1] * kh * kw
+        return np.where(ok, flat, zero_slot).astype("int32").reshape(-1)
+
+    def input_gradient_by_phases_is_cheaper(self, channels, filters):
+        """Compare the elements each input-gradient method gathers."""
+        by_phases = np.prod(self.phase_hw) * np.prod(self.taps) * filters
+        by_windows = (
+            (np.prod(self.in_hw) + np.prod(self.out_hw)) * np.prod(self.kernel_hw) * channels
+        )
+        return by_phases <= by_windows
 
 
 def _input_gradient(upstream, kernel, geometry):
+    """∂L/∂Input from ∂L/∂Output (B, out_h, out_w, K), by whichever of the
+    two methods moves less data for this layer's shapes."""
+    channels, filters = kernel.shape[2:]
+    if geometry.input_gradient_by_phases_is_cheaper(channels, filters):
+        return _input_gradient_by_phases(upstream, kernel, geometry)
+    return _input_gradient_by_windows(upstream, kernel, geometry)
+
+
+def _input_gradient_by_windows(upstream, kernel, geometry):
+    """∂Rows = ∂Output · Kernelᵀ, then each input pixel sums the window
+    elements that read it (a gather of at most k_h·k_w entries + a sum).
+
+    Cheaper than the phases when K ≫ C (a first layer on RGB images).
+    """
+    kh, kw, channels, filters = kernel.shape
+    in_h, in_w = geometry.in_hw
+    window = kh * kw
+    kernel_matrix = ops.reshape(kernel, (window * channels, filters))
+    d_rows = ops.matmul(ops.reshape(upstream, (-1, filters)), ops.transpose(kernel_matrix))
+    d_rows = ops.reshape(d_rows, (-1, geometry.out_hw[0] * geometry.out_hw[1] * window, channels))
+    d_rows = ops.pad(d_rows, ((0, 0), (0, 1), (0, 0)))  # the zero slot
+    gathered = ops.take(d_rows, geometry.col2im, axis=1)  # (B, H·W·window, C)
+    return ops.sum(ops.reshape(gathered, (-1, in_h, in_w, window, channels)), axis=3)
+
+
+def _input_gradient_by_phases(upstream, kernel, geometry):
     """∂L/∂Input from ∂L/∂Output (B, out_h, out_w, K), phase by phase."""
     kh, kw, channels, filters = kernel.shape
     (taps_h, taps_w), (s_h, s_w) = geometry.taps, geometry.strides
