@@ -132,29 +132,36 @@ def _check_same_shape(y_true, y_pred):
         )
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False):
-    """Binary cross-entropy per example: the mean over the last axis of the
-    notes' logistic loss.
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Binary cross-entropy per example: the mean over ``axis`` of the notes'
+    logistic loss.
 
     With one output column this is the notes' logistic loss; with N columns
     it is the notes' multi-label loss −1/N Σ_i [y_i·log ŷ_i + (1−y_i)·log(1−ŷ_i)].
+
+    Label smoothing (Keras' extension) pulls the labels towards ½ before the
+    formula: y ← y·(1 − ε_ls) + ½·ε_ls.
 
     Args:
         y_true: labels in [0, 1], shape ``(..., N)`` (or ``(...)`` for N=1).
         y_pred: probabilities ŷ, or logits z if ``from_logits``.
         from_logits: use the stable form y·Softplus(−z) + (1−y)·Softplus(z).
             Otherwise ŷ is clipped to [ε, 1 − ε] (Keras' behaviour).
+        label_smoothing: ε_ls in [0, 1].
+        axis: the axis averaged over (the labels' axis).
 
     Returns:
-        The per-example loss, shape ``y_pred.shape[:-1]``.
+        The per-example loss: ``y_pred``'s shape without ``axis``.
     """
     y_true, y_pred = _prepare(y_true, y_pred)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
         elementwise = logistic_loss_from_logits(y_true, y_pred)
     else:
         eps = _epsilon()
         elementwise = logistic_loss(y_true, ops.clip(y_pred, eps, 1 - eps))
-    return ops.mean(elementwise, axis=-1)
+    return ops.mean(elementwise, axis=axis)
 
 
 def naive_binary_crossentropy(y_true, y_pred, from_logits=False):
@@ -168,8 +175,12 @@ def naive_binary_crossentropy(y_true, y_pred, from_logits=False):
     return ops.mean(logistic_loss(y_true, y_hat), axis=-1)
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False):
-    """Softmax cross-entropy for one-hot labels: −Σ_j y_j·log(a_j).
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Softmax cross-entropy for one-hot labels: −Σ_j y_j·log(a_j) over ``axis``.
+
+    Label smoothing (Keras' extension) spreads ε_ls of the mass evenly over
+    the N classes: y_j ← y_j·(1 − ε_ls) + ε_ls/N. N is the size of the class
+    axis (Keras uses the last axis's size even when ``axis`` is another one).
 
     Args:
         y_true: one-hot (or soft) labels, shape ``(..., N)``.
@@ -177,18 +188,23 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False):
         from_logits: log(a_j) computed by log-sum-exp (``log_softmax``).
             Otherwise a is divided by its sum over the class axis and
             clipped to [ε, 1 − ε] before the log (Keras' behaviour).
+        label_smoothing: ε_ls in [0, 1].
+        axis: the class axis.
 
     Returns:
-        The per-example loss, shape ``y_pred.shape[:-1]``.
+        The per-example loss: ``y_pred``'s shape without ``axis``.
     """
     y_true, y_pred = _prepare(y_true, y_pred)
+    if label_smoothing:
+        classes = ops.cast(ops.shape(y_true)[axis], y_pred.dtype)
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / classes
     if from_logits:
-        log_a = log_softmax(y_pred)
+        log_a = log_softmax(y_pred, axis=axis)
     else:
         eps = _epsilon()
-        a = y_pred / ops.sum(y_pred, axis=-1, keepdims=True)
+        a = y_pred / ops.sum(y_pred, axis=axis, keepdims=True)
         log_a = ops.log(ops.clip(a, eps, 1 - eps))
-    return -ops.sum(y_true * log_a, axis=-1)
+    return -ops.sum(y_true * log_a, axis=axis)
 
 
 def naive_categorical_crossentropy(y_true, y_pred, from_logits=False):
@@ -203,45 +219,60 @@ def naive_categorical_crossentropy(y_true, y_pred, from_logits=False):
     return -ops.sum(y_true * ops.log(y_pred), axis=-1)
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
     """The notes' indicator-function cost for integer labels: −log(a_c).
 
     J(w, b) = −1/m Σ_i Σ_j 1{y⁽ⁱ⁾ = j}·log a_j⁽ⁱ⁾; the indicator picks the
     true class c, so the per-example loss is −log a_c. Equals
     ``categorical_crossentropy`` on one-hot labels.
 
+    ``ignore_class`` (Keras' extension) drops the examples whose label is that
+    value: their loss is 0, L_i = −1{y_i ≠ ignore}·log a_{y_i}, and the loss
+    class averages over the others only.
+
     Args:
-        y_true: integer class ids in [0, N), shape ``(...)`` or ``(..., 1)``.
-        y_pred: probabilities a or logits z, shape ``(..., N)``.
+        y_true: integer class ids in [0, N), shape ``y_pred``'s without the
+            class axis (or with it of size 1).
+        y_pred: probabilities a or logits z, N along ``axis``.
         from_logits: log(a) by log-sum-exp. Otherwise log of a clipped to
             [ε, 1 − ε], then renormalised (Keras passes log(a) through its
             softmax kernel, which divides by the sum).
+        ignore_class: an integer label to ignore, or ``None``.
+        axis: the class axis of ``y_pred``.
 
     Returns:
-        The per-example loss, shape ``y_pred.shape[:-1]``.
+        The per-example loss: ``y_pred``'s shape without ``axis``.
     """
     y_pred = ops.convert_to_tensor(y_pred)
     y_true = ops.convert_to_tensor(y_true)
-    if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:
-        y_true = ops.squeeze(y_true, -1)
-    expected = tuple(y_pred.shape[:-1])
+    axis = axis % len(y_pred.shape)
+    if len(y_true.shape) == len(y_pred.shape) and y_true.shape[axis] == 1:
+        y_true = ops.squeeze(y_true, axis)
+    expected = tuple(d for i, d in enumerate(y_pred.shape) if i != axis)
     if len(y_true.shape) != len(expected) or any(
         a is not None and b is not None and a != b
         for a, b in zip(y_true.shape, expected, strict=False)
     ):
         raise ValueError(
-            "`y_true` must hold one class id per row of `y_pred`: shape "
-            f"y_pred.shape[:-1]. Received: y_true.shape={tuple(y_true.shape)}, "
+            "`y_true` must hold one class id per row of `y_pred`: y_pred's shape "
+            f"without the class axis. Received: y_true.shape={tuple(y_true.shape)}, "
             f"y_pred.shape={tuple(y_pred.shape)}"
         )
+    labels = ops.cast(y_true, "int32")
+    if ignore_class is not None:
+        valid = ops.not_equal(labels, ignore_class)
+        labels = ops.where(valid, labels, 0)
     if from_logits:
-        log_a = log_softmax(y_pred)
+        log_a = log_softmax(y_pred, axis=axis)
     else:
         eps = _epsilon()
-        log_a = log_softmax(ops.log(ops.clip(y_pred, eps, 1 - eps)))
-    labels = ops.expand_dims(ops.cast(y_true, "int32"), -1)
-    # The indicator 1{y = j} selects column c; gathering it is the same sum.
-    return -ops.squeeze(ops.take_along_axis(log_a, labels, axis=-1), -1)
+        log_a = log_softmax(ops.log(ops.clip(y_pred, eps, 1 - eps)), axis=axis)
+    # The indicator 1{y = j} selects entry c along the class axis; gathering it is the same sum.
+    picked = ops.take_along_axis(log_a, ops.expand_dims(labels, axis), axis=axis)
+    loss = -ops.squeeze(picked, axis)
+    if ignore_class is not None:
+        loss = ops.where(valid, loss, ops.zeros_like(loss))
+    return loss
 
 
 def mean_squared_error(y_true, y_pred):
@@ -265,46 +296,56 @@ def half_mean_squared_error(y_true, y_pred):
 
 
 class _FormulaLoss(keras.losses.Loss):
-    """A ``keras.losses.Loss`` that applies one formula above per example."""
+    """A ``keras.losses.Loss`` that applies one formula above per example.
+
+    The formula's options (``from_logits``, ``axis``, ...) are attributes of
+    the loss and entries of its config.
+    """
 
     formula = None  # set by subclasses: a function (y_true, y_pred, **options)
 
     def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None, **options):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self._options = options
+        self._option_names = tuple(options)
+        for key, value in options.items():
+            setattr(self, key, value)
+
+    def _options(self):
+        return {key: getattr(self, key) for key in self._option_names}
 
     def call(self, y_true, y_pred):
-        return type(self).formula(y_true, y_pred, **self._options)
+        return type(self).formula(y_true, y_pred, **self._options())
 
     def get_config(self):
-        config = super().get_config()
-        config.update(self._options)
-        config["dtype"] = self._dtype_policy.name
-        return config
+        return {**super().get_config(), **self._options(), "dtype": self._dtype_policy.name}
 
 
-class _FromLogitsLoss(_FormulaLoss):
-    def __init__(self, from_logits=False, reduction="sum_over_batch_size", name=None, dtype=None):
-        from_logits = _validation.boolean("from_logits", from_logits)
-        super().__init__(reduction=reduction, name=name, dtype=dtype, from_logits=from_logits)
+def _axis(axis):
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise ValueError(f"Argument `axis` must be an integer. Received: axis={axis!r}")
+    return axis
 
-    @property
-    def from_logits(self):
-        return self._options["from_logits"]
+
+def _label_smoothing(value):
+    return _validation.real_in_range("label_smoothing", value, 0.0, 1.0)
 
 
 @_register
-class BinaryCrossentropy(_FromLogitsLoss):
+class BinaryCrossentropy(_FormulaLoss):
     """The notes' logistic loss as a Keras loss (binary and multi-label).
 
-    Per example: mean over the last axis of −y·log(ŷ) − (1−y)·log(1−ŷ), or,
-    with ``from_logits=True``, of y·Softplus(−z) + (1−y)·Softplus(z).
-    Probabilities are clipped to [1e-7, 1 − 1e-7] as Keras clips them.
+    Per example: mean over ``axis`` of −y·log(ŷ) − (1−y)·log(1−ŷ), or, with
+    ``from_logits=True``, of y·Softplus(−z) + (1−y)·Softplus(z).
+    Probabilities are clipped to [1e-7, 1 − 1e-7] as Keras clips them; with
+    ``label_smoothing`` ε_ls the labels become y·(1 − ε_ls) + ½·ε_ls first.
 
     Args:
         from_logits: whether ``y_pred`` are logits z (recommended: a linear
             last layer, the notes' numerically stable set-up).
-        reduction: Keras reduction, default ``"sum_over_batch_size"``.
+        label_smoothing: ε_ls in [0, 1], default 0.
+        axis: the axis the mean runs over, default -1.
+        reduction: Keras reduction, default ``"sum_over_batch_size"``;
+            also ``"sum"``, ``"mean"``, ``"mean_with_sample_weight"``, ``None``.
         name: loss name.
         dtype: dtype of the loss computation (default: ``keras.config.floatx()``).
 
@@ -319,21 +360,31 @@ class BinaryCrossentropy(_FromLogitsLoss):
     def __init__(
         self,
         from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
         reduction="sum_over_batch_size",
         name="binary_crossentropy",
         dtype=None,
     ):
-        super().__init__(from_logits=from_logits, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            from_logits=_validation.boolean("from_logits", from_logits),
+            label_smoothing=_label_smoothing(label_smoothing),
+            axis=_axis(axis),
+        )
 
 
 @_register
-class CategoricalCrossentropy(_FromLogitsLoss):
+class CategoricalCrossentropy(_FormulaLoss):
     """Softmax cross-entropy −Σ_j y_j·log(a_j) for one-hot labels.
 
     With ``from_logits=True``, log(a_j) comes from log-sum-exp; otherwise a
-    is renormalised by its sum and clipped, as Keras does.
+    is renormalised by its sum and clipped, as Keras does. With
+    ``label_smoothing`` ε_ls the labels become y_j·(1 − ε_ls) + ε_ls/N first.
 
-    Args: as ``BinaryCrossentropy``.
+    Args: as ``BinaryCrossentropy``; ``axis`` is the class axis.
     """
 
     formula = staticmethod(categorical_crossentropy)
@@ -341,21 +392,35 @@ class CategoricalCrossentropy(_FromLogitsLoss):
     def __init__(
         self,
         from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
         reduction="sum_over_batch_size",
         name="categorical_crossentropy",
         dtype=None,
     ):
-        super().__init__(from_logits=from_logits, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            from_logits=_validation.boolean("from_logits", from_logits),
+            label_smoothing=_label_smoothing(label_smoothing),
+            axis=_axis(axis),
+        )
 
 
 @_register
-class SparseCategoricalCrossentropy(_FromLogitsLoss):
+class SparseCategoricalCrossentropy(_FormulaLoss):
     """The notes' indicator-function cost J(w, b) for integer labels.
 
     Per example −log(a_c), c the true class; the default
     ``"sum_over_batch_size"`` reduction makes it the notes' −1/m Σ_i.
+    Examples labelled ``ignore_class`` count neither in the sum nor in m.
 
-    Args: as ``BinaryCrossentropy``.
+    Args:
+        from_logits: whether ``y_pred`` are logits.
+        ignore_class: an integer label to leave out, or ``None``.
+        axis: the class axis of ``y_pred``, default -1.
+        reduction, name, dtype: as ``BinaryCrossentropy``.
     """
 
     formula = staticmethod(sparse_categorical_crossentropy)
@@ -363,11 +428,48 @@ class SparseCategoricalCrossentropy(_FromLogitsLoss):
     def __init__(
         self,
         from_logits=False,
+        ignore_class=None,
+        axis=-1,
         reduction="sum_over_batch_size",
         name="sparse_categorical_crossentropy",
         dtype=None,
     ):
-        super().__init__(from_logits=from_logits, reduction=reduction, name=name, dtype=dtype)
+        if ignore_class is not None and (
+            isinstance(ignore_class, bool) or not isinstance(ignore_class, int)
+        ):
+            raise ValueError(
+                "Argument `ignore_class` must be an integer or None. "
+                f"Received: ignore_class={ignore_class!r}"
+            )
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            from_logits=_validation.boolean("from_logits", from_logits),
+            ignore_class=ignore_class,
+            axis=_axis(axis),
+        )
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if self.ignore_class is None:
+            return super().__call__(y_true, y_pred, sample_weight)
+        # Leave the ignored examples out of the reduction as Keras does: as
+        # weights, 0 for them and, for the averaging reductions,
+        # total/valid for the others, so that the mean runs over valid ones.
+        labels = ops.convert_to_tensor(y_true)
+        rank = len(ops.convert_to_tensor(y_pred).shape)
+        if len(labels.shape) == rank and labels.shape[self.axis] == 1:
+            labels = ops.squeeze(labels, self.axis)
+        valid = ops.cast(ops.not_equal(ops.cast(labels, "int32"), self.ignore_class), self.dtype)
+        if self.reduction in ("mean", "sum_over_batch_size"):
+            total = ops.cast(ops.size(valid), self.dtype)
+            valid = valid * ops.divide_no_nan(total, ops.sum(valid))
+        if sample_weight is not None:
+            sample_weight = ops.cast(sample_weight, self.dtype)
+            while len(sample_weight.shape) < len(valid.shape):
+                sample_weight = ops.expand_dims(sample_weight, -1)
+            valid = valid * sample_weight
+        return super().__call__(y_true, y_pred, valid)
 
 
 @_register
