@@ -234,3 +234,20 @@ def test_configs_round_trip_with_every_argument():
         config = loss.get_config()
         assert type(loss).from_config(config).get_config() == config
         assert keras.losses.deserialize(keras.losses.serialize(loss)).get_config() == config
+
+
+def test_sparse_ignore_class_takes_per_example_weights_keras_cannot():
+    labels = RNG.integers(0, 5, (6, 7))
+    labels[labels == 4] = -1
+    z = RNG.standard_normal((6, 7, 5)).astype("float32")
+    weight = RNG.uniform(0.5, 2.0, 6).astype("float32")
+    loss = custom_layers.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)
+    np.testing.assert_allclose(
+        loss(labels, z, sample_weight=weight),
+        loss(labels, z, sample_weight=np.repeat(weight[:, None], 7, axis=1)),
+        rtol=1e-6,
+    )
+    with pytest.raises(Exception, match="Incompatible shapes"):
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)(
+            labels, z, sample_weight=weight
+        )
