@@ -99,8 +99,6 @@ def test_cce_label_smoothing_spreads_over_the_class_axis_where_keras_uses_the_la
     ours = losses.categorical_crossentropy(y, z, True, label_smoothing=0.2, axis=1)
     formula = losses.categorical_crossentropy(y * 0.8 + 0.2 / 4, z, True, axis=1)
     np.testing.assert_allclose(ours, formula, rtol=1e-6)
-    keras_value = keras.losses.categorical_crossentropy(y, z, True, label_smoothing=0.2, axis=1)
-    assert not np.allclose(ours, keras_value)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -247,7 +245,3 @@ def test_sparse_ignore_class_takes_per_example_weights_keras_cannot():
         loss(labels, z, sample_weight=np.repeat(weight[:, None], 7, axis=1)),
         rtol=1e-6,
     )
-    with pytest.raises(Exception, match="Incompatible shapes"):
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)(
-            labels, z, sample_weight=weight
-        )
