@@ -245,3 +245,39 @@ def test_sparse_ignore_class_takes_per_example_weights_keras_cannot():
         loss(labels, z, sample_weight=np.repeat(weight[:, None], 7, axis=1)),
         rtol=1e-6,
     )
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (
+            lambda: custom_layers.BinaryCrossentropy(from_logits=True),
+            lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+        ),
+        (custom_layers.MeanSquaredError, keras.losses.MeanSquaredError),
+    ],
+)
+def test_keras_masks_from_a_masking_layer_are_honoured(ours, theirs):
+    # Padded time steps (all-zero features) are masked out of the loss.
+    x = RNG.standard_normal((8, 5, 3)).astype("float32")
+    x[:, 3:] = 0.0
+    y = RNG.integers(0, 2, (8, 5, 1)).astype("float32")
+    y[:, 3:] = 7.0  # garbage where masked: must not matter
+
+    def trained(loss, labels=y):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [keras.Input((5, 3)), keras.layers.Masking(0.0), keras.layers.Dense(1)]
+        )
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss)
+        history = model.fit(x, labels, batch_size=4, epochs=3, shuffle=False, verbose=0)
+        return model.get_weights(), history.history["loss"]
+
+    (w_ours, loss_ours), (w_theirs, loss_theirs) = trained(ours()), trained(theirs())
+    np.testing.assert_allclose(loss_ours, loss_theirs, rtol=1e-6)
+    for a, b in zip(w_ours, w_theirs, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    # the mask is what makes the garbage irrelevant: other garbage, same training
+    other = y.copy()
+    other[:, 3:] = -3.0
+    np.testing.assert_allclose(trained(ours(), other)[1], loss_ours, rtol=1e-6)
