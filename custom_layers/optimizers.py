@@ -22,6 +22,21 @@ def _learning_rate(value):
     return _validation.real_in_range("learning_rate", value, 0.0, None, low_open=True)
 
 
+# Base-optimizer arguments Keras takes without checking; a bad value there
+# would only fail (or silently do nothing) at the first update.
+_POSITIVE_IF_SET = ("clipnorm", "clipvalue", "global_clipnorm", "loss_scale_factor")
+
+
+def _base_arguments(kwargs):
+    """Check the base ``Optimizer`` arguments Keras itself does not check."""
+    for name in _POSITIVE_IF_SET:
+        if kwargs.get(name) is not None:
+            _validation.real_in_range(name, kwargs[name], 0.0, None, low_open=True)
+    if kwargs.get("weight_decay") is not None:
+        _validation.real_in_range("weight_decay", kwargs["weight_decay"], 0.0, None)
+    return kwargs
+
+
 @_register
 class GradientDescent(keras.optimizers.Optimizer):
     """Gradient descent: w = w − α·∂J/∂w, b = b − α·∂J/∂b.
@@ -42,7 +57,9 @@ class GradientDescent(keras.optimizers.Optimizer):
     """
 
     def __init__(self, learning_rate=0.01, name="gradient_descent", **kwargs):
-        super().__init__(learning_rate=_learning_rate(learning_rate), name=name, **kwargs)
+        super().__init__(
+            learning_rate=_learning_rate(learning_rate), name=name, **_base_arguments(kwargs)
+        )
 
     def update_step(self, gradient, variable, learning_rate):
         alpha = ops.cast(learning_rate, variable.dtype)
@@ -94,7 +111,9 @@ class Adam(keras.optimizers.Optimizer):
         name="adam",
         **kwargs,
     ):
-        super().__init__(learning_rate=_learning_rate(learning_rate), name=name, **kwargs)
+        super().__init__(
+            learning_rate=_learning_rate(learning_rate), name=name, **_base_arguments(kwargs)
+        )
         self.beta_1 = _validation.real_in_range("beta_1", beta_1, 0.0, 1.0, high_open=True)
         self.beta_2 = _validation.real_in_range("beta_2", beta_2, 0.0, 1.0, high_open=True)
         self.epsilon = _validation.real_in_range("epsilon", epsilon, 0.0, None, low_open=True)

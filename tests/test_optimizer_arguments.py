@@ -129,3 +129,25 @@ def test_name_and_config_carry_every_argument(optimizer):
     for key, value in kwargs.items():
         assert config[key] == pytest.approx(value), key
     assert type(opt).from_config(config).get_config() == config
+
+
+@pytest.mark.parametrize("optimizer", TWINS)
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"clipnorm": -1.0}, r"Received: clipnorm=-1.0"),
+        ({"clipvalue": 0}, r"Received: clipvalue=0"),
+        ({"global_clipnorm": "big"}, r"Received: global_clipnorm='big'"),
+        ({"loss_scale_factor": 0.0}, r"Received: loss_scale_factor=0.0"),
+        ({"weight_decay": -0.1}, r"Received: weight_decay=-0.1"),
+        ({"weight_decay": "x"}, r"Received: weight_decay='x'"),
+        # checked by Keras' base class, the same message as for the twin
+        ({"clipnorm": 1.0, "clipvalue": 1.0}, r"Only one of `clipnorm`, `clipvalue`"),
+        ({"gradient_accumulation_steps": 1}, r"Received: gradient_accumulation_steps=1"),
+        ({"use_ema": True, "ema_momentum": 1.5}, r"Received: ema_momentum=1.5"),
+    ],
+)
+def test_bad_base_arguments_raise_value_error(optimizer, kwargs, message):
+    ours, _ = TWINS[optimizer]
+    with pytest.raises(ValueError, match=message):
+        ours(**kwargs)
