@@ -1,0 +1,100 @@
+"""Past one device and past float32: custom objects under MirroredStrategy
+(2 logical CPUs) and under mixed-precision policies."""
+
+import keras
+import numpy as np
+import pytest
+
+import custom_layers
+from tests.helpers import run_in_fresh_python
+
+
+@pytest.fixture
+def policy(request):
+    keras.mixed_precision.set_global_policy(request.param)
+    yield request.param
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"], indirect=True)
+def test_mixed_precision_policies(policy):
+    compute = policy.split("_")[1]
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            custom_layers.Conv2D(4, 3, padding="same", activation="relu"),
+            keras.layers.Flatten(),
+            custom_layers.Dense(16, activation="relu"),
+            custom_layers.Dense(3, dtype="float32"),  # keep the logits in float32
+        ]
+    )
+    for layer in (model.layers[0], model.layers[2]):
+        assert layer.compute_dtype == compute
+        assert all(v.dtype == "float32" for v in layer.weights)  # float32 variables
+    x = np.random.default_rng(0).random((64, 8, 8, 1), dtype=np.float32)
+    y = np.random.default_rng(1).integers(0, 3, 64)
+    assert model.layers[0](x).dtype == compute
+    loss = custom_layers.SparseCategoricalCrossentropy(from_logits=True)
+    assert loss(y, model(x)).dtype == "float32"
+    model.compile(optimizer=custom_layers.Adam(0.01), loss=loss)
+    history = model.fit(x, y, epochs=8, verbose=0).history["loss"]
+    assert np.all(np.isfinite(history)) and history[-1] < 0.9 * history[0]
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16"], indirect=True)
+def test_mixed_precision_matches_the_builtin_layers(policy):
+    x = np.random.default_rng(2).random((4, 9, 9, 3), dtype=np.float32)
+    for custom, builtin in [
+        (
+            custom_layers.Conv2D(5, 3, strides=2, padding="same"),
+            keras.layers.Conv2D(5, 3, 2, "same"),
+        ),
+        (custom_layers.Dense(6), keras.layers.Dense(6)),
+    ]:
+        custom.build(x.shape)
+        builtin.build(x.shape)
+        builtin.set_weights(custom.get_weights())
+        ours, theirs = custom(x), builtin(x)
+        assert ours.dtype == theirs.dtype == "float16"
+        np.testing.assert_allclose(np.float32(ours), np.float32(theirs), rtol=1e-2, atol=1e-2)
+
+
+def test_mirrored_strategy_on_two_logical_cpus_matches_one_device():
+    script = """
+        import os
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import numpy as np, keras, custom_layers as C
+
+        def build():
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential([
+                keras.Input((8, 8, 1)),
+                C.Conv2D(4, 3, padding="same", activation="relu"),
+                keras.layers.Flatten(),
+                C.Dense(8, activation="tanh"),
+                C.Dense(3),
+            ])
+            model.compile(optimizer=C.Adam(0.01),
+                          loss=C.SparseCategoricalCrossentropy(from_logits=True))
+            return model
+
+        rng = np.random.default_rng(0)
+        x = rng.random((64, 8, 8, 1), dtype=np.float32)
+        y = rng.integers(0, 3, 64)
+        single = build()
+        single.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        assert strategy.num_replicas_in_sync == 2
+        with strategy.scope():
+            mirrored = build()
+        mirrored.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+        diff = max(float(np.abs(a - b).max())
+                   for a, b in zip(single.get_weights(), mirrored.get_weights()))
+        assert diff <= 1e-5, diff
+        print("mirrored-ok", diff)
+        """
+    run_in_fresh_python(script, "mirrored-ok")
