@@ -21,6 +21,8 @@ Note: the notes' LeakyReLU uses α = 0.01; Keras' ``leaky_relu`` defaults to
 ``negative_slope=0.2`` and ``keras.layers.LeakyReLU`` to 0.3.
 """
 
+import warnings
+
 import keras
 from keras import ops
 
@@ -190,6 +192,13 @@ def softmax(z, axis=-1):
     if isinstance(axis, bool) or not isinstance(axis, int):
         raise ValueError(f"Argument `axis` must be an integer. Received: axis={axis!r}")
     z = ops.convert_to_tensor(z)
+    if z.shape and z.shape[axis] == 1:
+        warnings.warn(
+            f"softmax over axis {axis} of a tensor of shape {tuple(z.shape)}: that axis has "
+            "size 1, so every output is 1. For one output, sigmoid is the notes' choice.",
+            UserWarning,
+            stacklevel=2,
+        )
 
     @ops.custom_gradient
     def _softmax(z):

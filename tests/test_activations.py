@@ -263,3 +263,9 @@ def test_get_resolves_notes_names_and_rejects_unknown():
     assert activations.get("elu") is keras.activations.elu
     with pytest.raises(ValueError, match=r"Received: activation='no_such'"):
         activations.get("no_such")
+
+
+def test_softmax_over_a_size_one_axis_warns_like_keras():
+    with pytest.warns(UserWarning, match="that axis has size 1"):
+        out = activations.softmax(np.array([[3.0], [-2.0]], "float32"))
+    np.testing.assert_array_equal(out, 1.0)
