@@ -26,6 +26,8 @@ The classes reduce per-example losses like every Keras loss (``reduction``,
 """
 
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from custom_layers import _validation
@@ -104,6 +106,28 @@ def _prepare(y_true, y_pred):
     return y_true, y_pred
 
 
+def _check_labels(ok, message, values):
+    """Refuse labels the formula cannot take, instead of a silent wrong loss.
+
+    Eagerly: a ``ValueError`` naming the first offending value. Inside a
+    compiled ``fit``/``train_step``: a runtime assertion with the same message
+    that stops training (TensorFlow's ``tf.debugging.Assert``).
+    """
+    if tf.executing_eagerly():
+        ok = np.asarray(ops.convert_to_numpy(ok))
+        if not ok.all():
+            bad = np.asarray(ops.convert_to_numpy(values))[~ok]
+            raise ValueError(f"{message} Received: {bad.size} such labels, e.g. {bad.flat[0]!r}")
+        return
+    tf.debugging.Assert(ops.all(ok), [message, "Received labels:", values], summarize=8)
+
+
+def _check_probability_labels(y_true):
+    """BCE labels are probabilities of the positive class: in [0, 1]."""
+    ok = ops.logical_and(ops.greater_equal(y_true, 0), ops.less_equal(y_true, 1))
+    _check_labels(ok, "Binary cross-entropy labels must lie in [0, 1] (and not be NaN).", y_true)
+
+
 def _same_rank(y_true, y_pred):
     """Squeeze or expand a trailing axis of size 1 when ranks differ by one
     (Keras' rule: labels (m,) with predictions (m, 1) are one column)."""
@@ -154,6 +178,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
         The per-example loss: ``y_pred``'s shape without ``axis``.
     """
     y_true, y_pred = _prepare(y_true, y_pred)
+    _check_probability_labels(y_true)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
@@ -259,9 +284,15 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
             f"y_pred.shape={tuple(y_pred.shape)}"
         )
     labels = ops.cast(y_true, "int32")
+    classes = y_pred.shape[axis]
+    in_range = ops.logical_and(ops.greater_equal(labels, 0), ops.less(labels, classes))
+    whole = ops.equal(ops.cast(labels, y_true.dtype), y_true)  # 2.5 is not a class id
+    ok = ops.logical_and(in_range, whole)
     if ignore_class is not None:
         valid = ops.not_equal(labels, ignore_class)
+        ok = ops.logical_or(ok, ops.logical_not(valid))
         labels = ops.where(valid, labels, 0)
+    _check_labels(ok, f"Class ids must be whole numbers in [0, {classes}).", y_true)
     if from_logits:
         log_a = log_softmax(y_pred, axis=axis)
     else:

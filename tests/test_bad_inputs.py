@@ -1,0 +1,100 @@
+"""Bad batches give a clear error, eagerly and inside model.fit; NaN stops
+training with the reason; never a silent broadcast or a silent wrong loss."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import custom_layers
+from custom_layers import losses
+from recipes import data as data_lib
+from recipes import harness
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("bad", [-0.5, 1.5, np.nan, 7.0])
+def test_bce_labels_outside_zero_one_raise_eagerly(bad):
+    y = np.array([[0.0], [bad], [1.0]], "float32")
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 1\].*e\.g\."):
+        losses.binary_crossentropy(y, np.zeros((3, 1), "float32"), from_logits=True)
+
+
+@pytest.mark.parametrize(
+    ("labels", "classes"), [([0, 3], 3), ([-1, 0], 3), ([0.5, 1.0], 3), ([np.nan, 1.0], 3)]
+)
+def test_sparse_labels_that_are_not_class_ids_raise_eagerly(labels, classes):
+    with pytest.raises(ValueError, match=rf"Class ids must be whole numbers in \[0, {classes}\)"):
+        custom_layers.SparseCategoricalCrossentropy(from_logits=True)(
+            np.array(labels, "float32"), np.zeros((2, classes), "float32")
+        )
+
+
+def _model(units):
+    model = keras.Sequential([keras.Input((4,)), custom_layers.Dense(units)])
+    return model
+
+
+@pytest.mark.parametrize(
+    ("loss", "units", "y", "message"),
+    [
+        (custom_layers.BinaryCrossentropy(from_logits=True), 1, [[0.0], [2.0]], "must lie in"),
+        (
+            custom_layers.SparseCategoricalCrossentropy(from_logits=True),
+            3,
+            [0, 9],
+            "Class ids must be whole numbers",
+        ),
+    ],
+)
+def test_bad_labels_stop_fit_with_the_reason(loss, units, y, message):
+    model = _model(units)
+    model.compile(optimizer=custom_layers.GradientDescent(0.1), loss=loss)
+    x = np.ones((2, 4), "float32")
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        model.fit(x, np.array(y, "float32"), epochs=1, verbose=0)
+
+
+def test_shape_mismatch_raises_in_fit_too():
+    model = _model(2)
+    model.compile(optimizer="sgd", loss=custom_layers.MeanSquaredError())
+    with pytest.raises(ValueError, match=r"y_true.shape=\(None, 3\), y_pred.shape=\(None, 2\)"):
+        model.fit(np.ones((4, 4), "float32"), np.ones((4, 3), "float32"), epochs=1, verbose=0)
+
+
+def test_nan_loss_stops_training_with_the_reason():
+    # NaN features that slipped past the data checks: training must stop.
+    x = RNG.standard_normal((32, 4)).astype("float32")
+    x[5, 2] = np.nan
+    data = data_lib.Data(
+        "toy", x, RNG.standard_normal((32, 1)).astype("float32"), x, x[:, :1], None
+    )
+    args = harness.parse(harness.parser("toy", epochs=3, dataset="toy"), ["--quiet"])
+
+    def build(impl):
+        return keras.Sequential([keras.Input((4,)), custom_layers.Dense(1)])
+
+    def compile_args(impl):
+        return {
+            "optimizer": custom_layers.GradientDescent(0.1),
+            "loss": custom_layers.MeanSquaredError(),
+        }
+
+    with pytest.raises(RuntimeError, match=r"training stopped at epoch 1 with loss nan"):
+        harness.train_side_by_side(args, data, build, compile_args, "toy")
+
+
+def test_recipes_refuse_data_with_nan():
+    bad = np.ones((3, 2), "float32")
+    bad[2, 0] = np.inf
+    with pytest.raises(ValueError, match=r"holds 1 NaN or infinite values"):
+        data_lib.check_finite("toy", bad)
+
+
+def test_run_all_exits_non_zero_when_a_recipe_fails(capsys):
+    from recipes import __main__ as run_all
+
+    status = run_all.main(["--dataset", "no_such_dataset_here", "--epochs", "1"])
+    assert status == 1
+    assert "FAILED" in capsys.readouterr().err
