@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 IMPLS = ("custom", "builtin")
 
@@ -33,6 +34,13 @@ def parser(description, epochs, dataset, batch_size=32):
     p.add_argument("--plot", metavar="PATH", help="write learning curves as a PNG")
     p.add_argument("--save", metavar="PATH", help="save the trained model(s) as .keras")
     p.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard logs")
+    p.add_argument(
+        "--distribute",
+        choices=("none", "mirrored", "multi-worker"),
+        default="none",
+        help="train under tf.distribute: 'mirrored' (all local devices) or "
+        "'multi-worker' (MultiWorkerMirroredStrategy, cluster from TF_CONFIG)",
+    )
     p.add_argument(
         "--adam-epsilon",
         choices=("keras", "notes"),
@@ -54,7 +62,19 @@ def parse(p, argv):
         import tensorflow_datasets as tfds
 
         tfds.disable_progress_bar()
+    # --seed N: the same initial weights, shuffling and kernels on every run.
+    keras.utils.set_random_seed(args.seed)
+    tf.config.experimental.enable_op_determinism()
     return args
+
+
+def strategy(args):
+    """The tf.distribute strategy the flags ask for (the default one for none)."""
+    if args.distribute == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if args.distribute == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
 
 
 def adam(impl, learning_rate, epsilon_placement="keras"):
@@ -88,12 +108,15 @@ def train_side_by_side(args, data, build, compile_args, label=""):
     Returns ({impl: Row}, {impl: model}).
     """
     keras.utils.set_random_seed(args.seed)
-    models = {impl: build(impl) for impl in IMPLS}
-    models["builtin"].set_weights(models["custom"].get_weights())
+    distribution = strategy(args)
+    with distribution.scope():  # models and optimizers are created in the strategy's scope
+        models = {impl: build(impl) for impl in IMPLS}
+        models["builtin"].set_weights(models["custom"].get_weights())
     rows, trained = {}, {}
     for impl in selected(args):
         model = models[impl]
-        model.compile(**compile_args(impl))
+        with distribution.scope():
+            model.compile(**compile_args(impl))
         callbacks = [keras.callbacks.TerminateOnNaN()]
         if args.tensorboard:
             log_dir = pathlib.Path(args.tensorboard) / f"{label or 'model'}-{impl}"

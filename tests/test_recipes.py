@@ -130,3 +130,35 @@ def test_cnn_recipe_takes_a_catalog_dataset(data_dir):
     assert set(pair) == {"custom", "builtin"}
     assert pair["custom"].max_weight_diff <= 1e-4  # 28x28x1 inputs, same weights
     assert pair["custom"].metrics["accuracy"] == pair["builtin"].metrics["accuracy"]
+
+
+def test_seed_makes_runs_identical(data_dir):
+    argv = ["--quiet", "--epochs", "2", "--seed", "7", "--data-dir", data_dir]
+    first = multiclass_classification.main(argv)["rows"]
+    second = multiclass_classification.main(argv)["rows"]
+    for impl in ("custom", "builtin"):
+        assert first[impl].history == second[impl].history
+        assert first[impl].metrics == second[impl].metrics
+    other = multiclass_classification.main([*argv[:-4], "--seed", "8", *argv[-2:]])["rows"]
+    assert other["custom"].history != first["custom"].history
+
+
+def test_distribute_mirrored_on_two_logical_cpus(data_dir):
+    from tests.helpers import run_in_fresh_python
+
+    script = f"""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from recipes import multiclass_classification as recipe
+        base = ["--quiet", "--epochs", "2", "--data-dir", {data_dir!r}]
+        single = recipe.main(base)["rows"]
+        mirrored = recipe.main([*base, "--distribute", "mirrored"])["rows"]
+        assert tf.distribute.MirroredStrategy().num_replicas_in_sync == 2
+        for impl in ("custom", "builtin"):
+            a, b = single[impl].history["loss"], mirrored[impl].history["loss"]
+            assert max(abs(x - y) for x, y in zip(a, b)) < 1e-4, (a, b)
+        print("distributed-recipe-ok")
+        """
+    run_in_fresh_python(script, "distributed-recipe-ok")
