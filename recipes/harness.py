@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import os
 import pathlib
+import re
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -34,6 +35,12 @@ def parser(description, epochs, dataset, batch_size=32):
     p.add_argument("--plot", metavar="PATH", help="write learning curves as a PNG")
     p.add_argument("--save", metavar="PATH", help="save the trained model(s) as .keras")
     p.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard logs")
+    p.add_argument(
+        "--checkpoint-dir",
+        metavar="DIR",
+        help="back up each epoch there; a rerun after a crash or kill resumes "
+        "from the last finished epoch (keras.callbacks.BackupAndRestore)",
+    )
     p.add_argument(
         "--distribute",
         choices=("none", "mirrored", "multi-worker"),
@@ -118,6 +125,10 @@ def train_side_by_side(args, data, build, compile_args, label=""):
         with distribution.scope():
             model.compile(**compile_args(impl))
         callbacks = [keras.callbacks.TerminateOnNaN()]
+        if args.checkpoint_dir:
+            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{label or 'model'}-{impl}")
+            backup = pathlib.Path(args.checkpoint_dir) / name
+            callbacks.insert(0, keras.callbacks.BackupAndRestore(str(backup)))
         if args.tensorboard:
             log_dir = pathlib.Path(args.tensorboard) / f"{label or 'model'}-{impl}"
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir)))
@@ -133,12 +144,12 @@ def train_side_by_side(args, data, build, compile_args, label=""):
             callbacks=callbacks,
         )
         seconds = time.perf_counter() - start
-        if len(history.history["loss"]) < args.epochs or not np.isfinite(
-            history.history["loss"][-1]
-        ):
+        losses = history.history["loss"]
+        if model.stop_training or not np.isfinite(losses[-1]):  # TerminateOnNaN stopped it
+            epoch = history.epoch[-1] + 1 if history.epoch else 0
             raise RuntimeError(
-                f"{label or 'model'} ({impl}): training stopped at epoch "
-                f"{len(history.history['loss'])} with loss {history.history['loss'][-1]}"
+                f"{label or 'model'} ({impl}): training stopped at epoch {epoch} "
+                f"with loss {losses[-1]}"
             )
         metrics = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)
         rows[impl] = Row(f"{label} {impl}".strip(), metrics, seconds, None, history.history)

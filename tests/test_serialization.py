@@ -39,7 +39,7 @@ def test_keras_round_trip_keeps_predictions_weights_and_optimizer(tmp_path):
     model = _every_custom_object_model()
     path = tmp_path / "model.keras"
     model.save(path)
-    loaded = keras.models.load_model(path)  # safe_mode stays on
+    loaded = keras.models.load_model(path, safe_mode=True)  # no lambdas, no pickles needed
     np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
     assert isinstance(loaded.layers[0], custom_layers.Dense)
     assert loaded.layers[0].activation is activations.relu

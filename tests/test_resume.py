@@ -1,0 +1,77 @@
+"""Resume after a kill: a recipe killed mid-training (a real SIGKILL of a
+real process) and rerun with the same --checkpoint-dir ends with the same
+weights as a run that was never interrupted."""
+
+import json
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+
+import custom_layers  # noqa: F401  (registers the custom objects for load_model)
+
+
+def _command(data_dir, save, checkpoint_dir):
+    return [
+        sys.executable,
+        "-m",
+        "recipes.multiclass_classification",
+        "--quiet",
+        "--impl",
+        "custom",
+        "--epochs",
+        "30",
+        "--seed",
+        "3",
+        "--data-dir",
+        str(data_dir),
+        "--save",
+        str(save),
+        "--checkpoint-dir",
+        str(checkpoint_dir),
+    ]
+
+
+def test_killed_recipe_resumes_to_the_same_weights(tmp_path):
+    data_dir = tmp_path / "tfds"
+    straight = tmp_path / "straight.keras"
+    subprocess.run(
+        _command(data_dir, straight, tmp_path / "ckpt-straight"),
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+
+    resumed = tmp_path / "resumed.keras"
+    checkpoint_dir = tmp_path / "ckpt"
+    metadata = checkpoint_dir / "mlp-custom" / "training_metadata.json"
+    process = subprocess.Popen(
+        _command(data_dir, resumed, checkpoint_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not metadata.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.kill()  # SIGKILL: no cleanup, no final save
+    process.wait(timeout=60)
+    assert process.returncode == -9, "the run ended before it could be killed"
+    killed_after = json.loads(metadata.read_text())["epoch"]
+    assert 0 <= killed_after < 29
+    assert not (tmp_path / "resumed-mlp.keras").exists()
+
+    rerun = subprocess.run(
+        _command(data_dir, resumed, checkpoint_dir),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert "mlp custom" in rerun.stdout
+    final = keras.models.load_model(tmp_path / "resumed-mlp.keras").get_weights()
+    reference = keras.models.load_model(tmp_path / "straight-mlp.keras").get_weights()
+    for a, b in zip(final, reference, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not metadata.exists()  # the backup is removed once training completes
