@@ -357,8 +357,13 @@ def _axis(axis):
     return axis
 
 
-def _label_smoothing(value):
-    return _validation.real_in_range("label_smoothing", value, 0.0, 1.0)
+def _cross_entropy_options(from_logits, label_smoothing, axis):
+    """The checked options that BCE and CCE share."""
+    return {
+        "from_logits": _validation.boolean("from_logits", from_logits),
+        "label_smoothing": _validation.real_in_range("label_smoothing", label_smoothing, 0.0, 1.0),
+        "axis": _axis(axis),
+    }
 
 
 @_register
@@ -401,9 +406,7 @@ class BinaryCrossentropy(_FormulaLoss):
             reduction=reduction,
             name=name,
             dtype=dtype,
-            from_logits=_validation.boolean("from_logits", from_logits),
-            label_smoothing=_label_smoothing(label_smoothing),
-            axis=_axis(axis),
+            **_cross_entropy_options(from_logits, label_smoothing, axis),
         )
 
 
@@ -433,9 +436,7 @@ class CategoricalCrossentropy(_FormulaLoss):
             reduction=reduction,
             name=name,
             dtype=dtype,
-            from_logits=_validation.boolean("from_logits", from_logits),
-            label_smoothing=_label_smoothing(label_smoothing),
-            axis=_axis(axis),
+            **_cross_entropy_options(from_logits, label_smoothing, axis),
         )
 
 
