@@ -16,8 +16,9 @@ _register = keras.saving.register_keras_serializable(package="custom_layers")
 
 
 def _learning_rate(value):
-    """Accept what Keras accepts (a schedule or a callable) and check floats."""
-    if isinstance(value, keras.optimizers.schedules.LearningRateSchedule) or callable(value):
+    """Accept what Keras accepts (a schedule, which is callable, or a callable)
+    and check numbers."""
+    if callable(value):
         return value
     return _validation.real_in_range("learning_rate", value, 0.0, None, low_open=True)
 

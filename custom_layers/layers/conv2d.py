@@ -82,6 +82,14 @@ def _window_indices(source_hw, out_hw, kernel_hw, strides, offset):
     return np.where(ok, flat, zero_slot).astype("int32").reshape(-1)
 
 
+def _append_slots(positions, axis, ones_slot=False):
+    """Append the zero slot (and, with ``ones_slot``, the ones slot after it)
+    along the positions ``axis``: the entries that padding (and the bias) read."""
+    edge = ops.take(positions, [0], axis=axis)
+    slots = [ops.zeros_like(edge), ops.ones_like(edge)] if ones_slot else [ops.zeros_like(edge)]
+    return ops.concatenate([positions, *slots], axis=axis)
+
+
 def _windows_as_rows(x, indices, window_size, ones_slot=False):
     """Gather every window of x (B, H, W, C) as rows of length window_size·C.
 
@@ -92,10 +100,7 @@ def _windows_as_rows(x, indices, window_size, ones_slot=False):
     height, width, channels = x.shape[1], x.shape[2], x.shape[3]
     if channels == 1:
         return _single_channel_windows_as_rows(x, indices, window_size, ones_slot)
-    flat = ops.reshape(x, (-1, height * width, channels))
-    edge = flat[:, :1, :]
-    slots = [ops.zeros_like(edge), ops.ones_like(edge)] if ones_slot else [ops.zeros_like(edge)]
-    flat = ops.concatenate([flat, *slots], axis=1)
+    flat = _append_slots(ops.reshape(x, (-1, height * width, channels)), 1, ones_slot)
     windows = ops.take(flat, indices, axis=1)
     return ops.reshape(windows, (-1, window_size * channels))
 
@@ -110,9 +115,7 @@ def _single_channel_windows_as_rows(x, indices, window_size, ones_slot):
     """
     height, width = x.shape[1], x.shape[2]
     columns = ops.reshape(ops.transpose(x, (1, 2, 0, 3)), (height * width, -1))  # (H·W, B)
-    edge = columns[:1]
-    slots = [ops.zeros_like(edge), ops.ones_like(edge)] if ones_slot else [ops.zeros_like(edge)]
-    columns = ops.concatenate([columns, *slots], axis=0)
+    columns = _append_slots(columns, 0, ones_slot)
     windows = ops.take(columns, indices, axis=0)  # (P·window, B)
     windows = ops.reshape(windows, (-1, window_size, ops.shape(columns)[1]))
     return ops.reshape(ops.transpose(windows, (2, 0, 1)), (-1, window_size))
@@ -224,7 +227,7 @@ def _input_gradient_by_windows(upstream, kernel, geometry):
     kernel_matrix = ops.reshape(kernel, (window * channels, filters))
     d_rows = ops.matmul(ops.reshape(upstream, (-1, filters)), ops.transpose(kernel_matrix))
     d_rows = ops.reshape(d_rows, (-1, geometry.out_hw[0] * geometry.out_hw[1] * window, channels))
-    d_rows = ops.pad(d_rows, ((0, 0), (0, 1), (0, 0)))  # the zero slot
+    d_rows = _append_slots(d_rows, 1)
     gathered = ops.take(d_rows, geometry.col2im, axis=1)  # (B, H·W·window, C)
     return ops.sum(ops.reshape(gathered, (-1, in_h, in_w, window, channels)), axis=3)
 
