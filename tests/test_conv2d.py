@@ -185,6 +185,46 @@ def test_both_input_gradient_methods_match_the_formula(
     np.testing.assert_allclose(got, d_x, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("columns", [True, False], ids=["windows-as-columns", "windows-as-rows"])
+@pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no-bias"])
+@pytest.mark.parametrize(
+    ("shape", "kernel_size", "strides", "padding"),
+    [
+        ((2, 7, 8, 3), (3, 3), (1, 1), "same"),
+        ((3, 9, 6, 1), (2, 3), (2, 1), "same"),
+        ((1, 9, 9, 2), (5, 5), (3, 3), "valid"),
+        ((2, 8, 8, 6), (4, 4), (3, 2), "valid"),
+    ],
+)
+def test_both_window_layouts_match_the_formula(
+    monkeypatch, columns, with_bias, shape, kernel_size, strides, padding
+):
+    # Few channels get their windows as columns, more as rows; force each on
+    # every shape: values and all gradients must be the formula's.
+    monkeypatch.setattr(conv2d, "MAX_CHANNELS_FOR_COLUMNS", 99 if columns else 0)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(shape)
+    kernel = rng.standard_normal((*kernel_size, shape[-1], 4))
+    bias = rng.standard_normal(4) if with_bias else np.zeros(4)
+    geometry = conv2d._Geometry(shape[1:3], kernel_size, strides, padding)
+    assert geometry.windows_as_columns(shape[-1]) is columns
+    upstream = rng.standard_normal((shape[0], *geometry.out_hw, 4))
+    variables = [tf.constant(x), tf.constant(kernel)] + ([tf.constant(bias)] if with_bias else [])
+    with tf.GradientTape() as tape:
+        tape.watch(variables)
+        y = conv2d.correlate(*variables[:2], variables[2] if with_bias else None, geometry)
+        total = tf.reduce_sum(y * upstream)
+    grads = [g.numpy() for g in tape.gradient(total, variables)]
+    np.testing.assert_allclose(
+        y.numpy(), _ref_conv2d(x, kernel, bias, strides, padding), rtol=1e-10, atol=1e-10
+    )
+    references = _ref_gradients(x, kernel, upstream, strides, padding)
+    if with_bias:
+        references += (upstream.sum((0, 1, 2)),)
+    for got, want in zip(grads, references, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
 def test_input_and_kernel_gradients_vs_finite_differences():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((1, 6, 5, 2))
