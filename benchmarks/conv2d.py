@@ -6,7 +6,10 @@
     gradient for its input) and as an inner layer (with it);
 (b) a small CNN on 28x28x1 inputs, batch 64: Conv(16, 3, same, relu) ->
     Conv(32, 3, stride 2, same, relu) -> flatten -> Dense(10), trained with
-    ``model.fit``.
+    ``model.fit``;
+(c) outside the target, to show the limit: a wider inner layer, 64x64x16 ->
+    16 filters 3x3 same + ReLU, batch 32, training step with dInput (its
+    im2col is 84 MB: the gather's memory traffic dominates).
 
 Both sides share weights and are timed in the same process with interleaved
 repeats in alternating order; the table shows the best of N per side.
@@ -44,12 +47,12 @@ def _interleaved_best(tasks, repeats):
     return {name: min(t) for name, t in times.items()}
 
 
-def example_layer_tasks(batch=32, steps=10):
+def example_layer_tasks(batch=32, steps=10, channels=3, filters=32):
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.standard_normal((batch, 64, 64, 3)).astype("float32"))
+    x = tf.constant(rng.standard_normal((batch, 64, 64, channels)).astype("float32"))
     layers = {}
     for name, conv in IMPLS.items():
-        layers[name] = conv(filters=32, kernel_size=(3, 3), padding="same", activation="relu")
+        layers[name] = conv(filters=filters, kernel_size=(3, 3), padding="same", activation="relu")
         layers[name].build(x.shape)
     layers["builtin"].set_weights(layers["custom"].get_weights())
     forward, train, train_dx = {}, {}, {}
@@ -118,20 +121,26 @@ def main(argv=None):
     args = parser.parse_args(argv)
     forward, train, train_dx, n = example_layer_tasks()
     cnn, cnn_samples = small_cnn_tasks()
+    *_, wide_dx, wide_n = example_layer_tasks(steps=3, channels=16, filters=16)
     rows = [
         ("(a) notes' layer 64x64x3, forward", _interleaved_best(forward, args.repeats), n),
         ("(a) train step, first layer (no dInput)", _interleaved_best(train, args.repeats), n),
         ("(a) train step, inner layer (with dInput)", _interleaved_best(train_dx, args.repeats), n),
         ("(b) small CNN 28x28x1, model.fit", _interleaved_best(cnn, args.repeats), cnn_samples),
+        (
+            "(c) 64x64x16 -> 16, train step with dInput",
+            _interleaved_best(wide_dx, args.repeats),
+            wide_n,
+        ),
     ]
     print(f"best of {args.repeats} interleaved repeats, images/s")
-    print(f"{'case':<40} {'custom':>9} {'built-in':>9} {'ratio':>7}")
+    print(f"{'case':<44} {'custom':>9} {'built-in':>9} {'ratio':>7}")
     results = {}
     for name, best, images in rows:
         ratio = best["builtin"] / best["custom"]
         results[name] = ratio
         print(
-            f"{name:<40} {images / best['custom']:9.0f} {images / best['builtin']:9.0f} "
+            f"{name:<44} {images / best['custom']:9.0f} {images / best['builtin']:9.0f} "
             f"{ratio:6.2f}x"
         )
     return results

@@ -225,6 +225,26 @@ def test_both_window_layouts_match_the_formula(
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("channels", [1, 3, 8])  # windows as columns (1, 3) and as rows (8)
+def test_one_layer_serves_every_batch_size_including_empty(channels):
+    # The column gather's indices depend on the batch size, known only at run time.
+    layer = custom_layers.Conv2D(4, 3, padding="same", bias_initializer="random_normal")
+    layer.build((None, 9, 8, channels))
+    kernel, bias = (w.astype("float64") for w in layer.get_weights())
+    rng = np.random.default_rng(channels)
+    for batch in (1, 5, 2, 0, 3):
+        x = rng.standard_normal((batch, 9, 8, channels)).astype("float32")
+        want = _ref_conv2d(x.astype("float64"), kernel, bias, (1, 1), "same")
+        np.testing.assert_allclose(layer(x).numpy(), want, rtol=1e-5, atol=1e-5)
+    empty = tf.zeros((0, 9, 8, channels))
+    with tf.GradientTape() as tape:
+        tape.watch(empty)
+        total = tf.reduce_sum(layer(empty))
+    d_x, d_kernel, d_bias = tape.gradient(total, [empty, *layer.trainable_variables])
+    assert d_x.shape == (0, 9, 8, channels)
+    assert not np.any(d_kernel.numpy()) and not np.any(d_bias.numpy())
+
+
 def test_input_and_kernel_gradients_vs_finite_differences():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((1, 6, 5, 2))

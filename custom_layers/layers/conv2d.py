@@ -89,7 +89,7 @@ def _compiled(function):
         return function
     import tensorflow as tf
 
-    return tf.function(function, jit_compile=True, autograph=False)
+    return tf.function(function, jit_compile=True, autograph=False, reduce_retracing=True)
 
 
 def _window_indices(source_hw, out_hw, kernel_hw, strides, offset):
@@ -381,15 +381,15 @@ def _input_gradient_by_phases(upstream, kernel, geometry):
 
 
 def _windows(x, geometry, window, channels, with_bias):
-    """The windows of x and whether they are columns: (k_h·k_w·C [+1], B·P)
-    for few channels, else rows (B·P, k_h·k_w·C [+C])."""
+    """The windows of x: as columns (k_h·k_w·C [+1], B·P) for few channels,
+    else as rows (B·P, k_h·k_w·C [+C])."""
     if geometry.windows_as_columns(channels):
         rows = geometry.shifted_planes(x, with_bias)
         indices = geometry.column_indices(ops.shape(x)[0], channels, with_bias)
         columns = ops.take(rows, indices, axis=0)
-        return ops.reshape(columns, (window * channels + int(with_bias), -1)), True
+        return ops.reshape(columns, (window * channels + int(with_bias), -1))
     indices = geometry.forward_with_bias if with_bias else geometry.forward
-    return _windows_as_rows(x, indices, window + int(with_bias), ones_slot=with_bias), False
+    return _windows_as_rows(x, indices, window + int(with_bias), ones_slot=with_bias)
 
 
 def correlate(x, kernel, bias, geometry):
@@ -415,38 +415,39 @@ def correlate(x, kernel, bias, geometry):
     window = kh * kw
     out_h, out_w = geometry.out_hw
     size = window * channels
+    as_columns = geometry.windows_as_columns(channels)
 
     def _forward(x, kernel_matrix, with_bias):
-        windows, as_columns = _windows(x, geometry, window, channels, with_bias)
-        rows = ops.transpose(windows) if as_columns else windows
-        y = ops.matmul(rows, kernel_matrix)
-        windows_t = windows if as_columns else ops.transpose(windows)
-        return windows_t, ops.reshape(y, (-1, out_h, out_w, filters))
+        windows = _windows(x, geometry, window, channels, with_bias)
+        y = ops.matmul(ops.transpose(windows) if as_columns else windows, kernel_matrix)
+        return windows, ops.reshape(y, (-1, out_h, out_w, filters))
 
-    def _matrix_gradient(windows_t, upstream):
-        return ops.matmul(windows_t, ops.reshape(upstream, (-1, filters)))
+    def _matrix_gradient(windows, upstream):
+        """windowsᵀ·∂Output (for rows, TensorFlow folds the transpose into the product)."""
+        upstream = ops.reshape(upstream, (-1, filters))
+        return ops.matmul(windows if as_columns else ops.transpose(windows), upstream)
 
     @ops.custom_gradient
     def _correlate(x, kernel):
-        windows_t, y = _forward(x, ops.reshape(kernel, (size, filters)), False)
+        windows, y = _forward(x, ops.reshape(kernel, (size, filters)), False)
 
         def grad(*args, upstream=None):
             upstream = args[0] if upstream is None else upstream
-            d_kernel = ops.reshape(_matrix_gradient(windows_t, upstream), kernel.shape)
+            d_kernel = ops.reshape(_matrix_gradient(windows, upstream), kernel.shape)
             return _input_gradient(upstream, kernel, geometry), d_kernel
 
         return y, grad
 
     @ops.custom_gradient
     def _correlate_with_bias(x, kernel, bias):
-        extra = 1 if geometry.windows_as_columns(channels) else channels
+        extra = 1 if as_columns else channels
         bias_rows = ops.pad(ops.expand_dims(bias, 0), ((0, extra - 1), (0, 0)))
         matrix = ops.concatenate([ops.reshape(kernel, (size, filters)), bias_rows], axis=0)
-        windows_t, y = _forward(x, matrix, True)
+        windows, y = _forward(x, matrix, True)
 
         def grad(*args, upstream=None):
             upstream = args[0] if upstream is None else upstream
-            d_matrix = _matrix_gradient(windows_t, upstream)
+            d_matrix = _matrix_gradient(windows, upstream)
             d_kernel = ops.reshape(d_matrix[:size], kernel.shape)
             d_bias = d_matrix[size]
             return _input_gradient(upstream, kernel, geometry), d_kernel, d_bias
