@@ -11,7 +11,7 @@ from sklearn.datasets import load_sample_image
 
 import custom_layers
 from custom_layers.layers import conv2d
-from tests.helpers import TRAJECTORY_TOL, max_weight_diff, run_in_fresh_python
+from tests.helpers import TRAJECTORY_TOL, max_abs_diff, max_weight_diff, run_in_fresh_python
 
 # ---------------------------------------------------------------- reference
 
@@ -373,6 +373,40 @@ def test_keras_round_trip_in_process_and_in_a_fresh_process(tmp_path):
         print("conv-ok")
         """
     run_in_fresh_python(script, "conv-ok")
+
+
+def test_saved_model_export_serves_the_same_outputs(tmp_path):
+    # The layer's compiled (XLA) helpers must survive tf.saved_model export.
+    model = _cnn(custom_layers.Conv2D)
+    x = np.random.default_rng(2).standard_normal((3, 12, 12, 1)).astype("float32")
+    expected = model.predict(x, verbose=0)
+    model.export(str(tmp_path / "served"), verbose=False)
+    served = tf.saved_model.load(str(tmp_path / "served"))
+    np.testing.assert_allclose(served.serve(x).numpy(), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_training_compiled_whole_with_xla_equals_the_default():
+    # model.compile(jit_compile=True) puts the layer's own XLA parts inside
+    # one XLA graph; the trajectory must stay the same.
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((32, 12, 12, 1)).astype("float32")
+    y = rng.integers(0, 3, 32)
+    initial, models = None, []
+    for jit in (False, True):
+        model = _cnn(custom_layers.Conv2D)
+        if initial is None:
+            initial = model.get_weights()
+        model.set_weights(initial)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.05),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=jit,
+        )
+        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        models.append(model)
+    trained = models[0].get_weights()
+    assert max(max_abs_diff(a, b) for a, b in zip(initial, trained, strict=True)) > 1e-2
+    assert max_weight_diff(*models) < 1e-5
 
 
 def test_config_round_trip_keeps_every_argument():
