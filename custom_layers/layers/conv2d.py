@@ -27,7 +27,7 @@ The backward pass is written by hand (``keras.ops.custom_gradient``):
 - ∂L/∂Kernel = windowsᵀ · ∂L/∂Output, reusing the windows of the forward pass
   (its last row is ∂L/∂bias = Σ ∂L/∂Output);
 - ∂L/∂Input[p, q, c] = Σ_{i,j,m,n : i·s+m = p, j·s+n = q} ∂L/∂Output[i, j, k]·Kernel[m, n, c, k],
-  by whichever of two methods moves less data (see ``_Geometry``).
+  by one of two methods, picked by the layer's shapes (see ``_Geometry``).
 
 The data movement (transposes, pads, shifted slices, sums of shifted
 planes) is written in ``keras.ops`` and, on TensorFlow, compiled with XLA,
@@ -133,8 +133,7 @@ def _windows_as_rows(x, indices, window_size, ones_slot=False):
     height, width, channels = x.shape[1], x.shape[2], x.shape[3]
     if channels == 1:
         return _single_channel_windows_as_rows(x, indices, window_size, ones_slot)
-    flat = ops.reshape(x, (-1, height * width, channels))
-    flat = _append_slots(flat, 1, ones_slot)
+    flat = _append_slots(ops.reshape(x, (-1, height * width, channels)), 1, ones_slot)
     windows = ops.take(flat, indices, axis=1)
     return ops.reshape(windows, (-1, window_size * channels))
 
@@ -160,7 +159,7 @@ class _Geometry:
     compiled data-movement functions.
 
     The input gradient has two methods; ``input_gradient_by_windows`` picks
-    the one that moves less data.
+    one by the values each handles per output position.
 
     *By windows*: ∂Windows = ∂Output · Kernelᵀ (one product, exactly the
     multiplications of the forward pass), then every input pixel sums the
@@ -287,13 +286,9 @@ class _Geometry:
                             ((0, 0), (t, u - out_h - t), (t2, v - out_w - t2), (0, 0)),
                         )
                         total = plane if total is None else total + plane
-                if total is None:  # stride > kernel: nothing reads this phase
-                    total = ops.zeros_like(
-                        ops.pad(
-                            d_windows[:, :, :, 0, 0, :],
-                            ((0, 0), (0, u - out_h), (0, v - out_w), (0, 0)),
-                        )
-                    )
+                if total is None:  # stride > kernel: no window reads this phase
+                    batch = ops.shape(d_windows)[0]
+                    total = ops.zeros((batch, u, v, channels), dtype=d_windows.dtype)
                 phase_row.append(total)
             grid.append(ops.stack(phase_row, axis=3))  # (B, U, V, s_w, C)
         padded = ops.reshape(ops.stack(grid, axis=2), (-1, u * s_h, v * s_w, channels))
@@ -344,8 +339,8 @@ class _Geometry:
 
 
 def _input_gradient(upstream, kernel, geometry):
-    """∂L/∂Input from ∂L/∂Output (B, out_h, out_w, K), by whichever of the
-    two methods moves less data for this layer's shapes."""
+    """∂L/∂Input from ∂L/∂Output (B, out_h, out_w, K), by the method
+    ``geometry.input_gradient_by_windows`` picks for this layer's shapes."""
     channels, filters = kernel.shape[2:]
     if geometry.input_gradient_by_windows(channels, filters):
         return _input_gradient_by_windows(upstream, kernel, geometry)
