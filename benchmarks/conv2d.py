@@ -12,7 +12,8 @@
     im2col is 84 MB: the gather's memory traffic dominates).
 
 Both sides share weights and are timed in the same process with interleaved
-repeats in alternating order; the table shows the best of N per side.
+repeats in alternating order; the table shows the best of N per side and the
+median of the N paired ratios.
 
     python -m benchmarks.conv2d [--repeats 10]
 """
@@ -32,8 +33,13 @@ import custom_layers
 IMPLS = {"custom": custom_layers.Conv2D, "builtin": keras.layers.Conv2D}
 
 
-def _interleaved_best(tasks, repeats):
-    """Run each task once to warm up, then ``repeats`` rounds, ABBA order."""
+def _interleaved(tasks, repeats):
+    """Run each task once to warm up, then ``repeats`` rounds, ABBA order.
+
+    Returns the best time per task and, for two tasks, the median over rounds
+    of the ratio second/first (a round's two runs are back to back, so this
+    ratio is less exposed to the machine's slow minutes than the best times).
+    """
     for task in tasks.values():
         task()
     times = {name: [] for name in tasks}
@@ -44,7 +50,9 @@ def _interleaved_best(tasks, repeats):
             tasks[name]()
             times[name].append(time.perf_counter() - start)
         order.reverse()
-    return {name: min(t) for name, t in times.items()}
+    best = {name: min(t) for name, t in times.items()}
+    first, second = (times[name] for name in tasks)
+    return best, float(np.median(np.array(second) / np.array(first)))
 
 
 def example_layer_tasks(batch=32, steps=10, channels=3, filters=32):
@@ -123,25 +131,22 @@ def main(argv=None):
     cnn, cnn_samples = small_cnn_tasks()
     *_, wide_dx, wide_n = example_layer_tasks(steps=3, channels=16, filters=16)
     rows = [
-        ("(a) notes' layer 64x64x3, forward", _interleaved_best(forward, args.repeats), n),
-        ("(a) train step, first layer (no dInput)", _interleaved_best(train, args.repeats), n),
-        ("(a) train step, inner layer (with dInput)", _interleaved_best(train_dx, args.repeats), n),
-        ("(b) small CNN 28x28x1, model.fit", _interleaved_best(cnn, args.repeats), cnn_samples),
-        (
-            "(c) 64x64x16 -> 16, train step with dInput",
-            _interleaved_best(wide_dx, args.repeats),
-            wide_n,
-        ),
+        ("(a) notes' layer 64x64x3, forward", forward, n),
+        ("(a) train step, first layer (no dInput)", train, n),
+        ("(a) train step, inner layer (with dInput)", train_dx, n),
+        ("(b) small CNN 28x28x1, model.fit", cnn, cnn_samples),
+        ("(c) 64x64x16 -> 16, train step with dInput", wide_dx, wide_n),
     ]
-    print(f"best of {args.repeats} interleaved repeats, images/s")
-    print(f"{'case':<44} {'custom':>9} {'built-in':>9} {'ratio':>7}")
+    print(f"best of {args.repeats} interleaved repeats, images/s; median: of the paired ratios")
+    print(f"{'case':<44} {'custom':>9} {'built-in':>9} {'ratio':>7} {'median':>7}")
     results = {}
-    for name, best, images in rows:
+    for name, tasks, images in rows:
+        best, median = _interleaved(tasks, args.repeats)
         ratio = best["builtin"] / best["custom"]
-        results[name] = ratio
+        results[name] = {"ratio": ratio, "median_ratio": median}
         print(
             f"{name:<44} {images / best['custom']:9.0f} {images / best['builtin']:9.0f} "
-            f"{ratio:6.2f}x"
+            f"{ratio:6.2f}x {median:6.2f}x"
         )
     return results
 
