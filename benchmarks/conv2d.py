@@ -34,12 +34,8 @@ IMPLS = {"custom": custom_layers.Conv2D, "builtin": keras.layers.Conv2D}
 
 
 def _interleaved(tasks, repeats):
-    """Run each task once to warm up, then ``repeats`` rounds, ABBA order.
-
-    Returns the best time per task and, for two tasks, the median over rounds
-    of the ratio second/first (a round's two runs are back to back, so this
-    ratio is less exposed to the machine's slow minutes than the best times).
-    """
+    """Run each task once to warm up, then ``repeats`` rounds, ABBA order;
+    return every round's time per task."""
     for task in tasks.values():
         task()
     times = {name: [] for name in tasks}
@@ -50,9 +46,7 @@ def _interleaved(tasks, repeats):
             tasks[name]()
             times[name].append(time.perf_counter() - start)
         order.reverse()
-    best = {name: min(t) for name, t in times.items()}
-    first, second = (times[name] for name in tasks)
-    return best, float(np.median(np.array(second) / np.array(first)))
+    return {name: np.array(t) for name, t in times.items()}
 
 
 def example_layer_tasks(batch=32, steps=10, channels=3, filters=32):
@@ -141,8 +135,12 @@ def main(argv=None):
     print(f"{'case':<44} {'custom':>9} {'built-in':>9} {'ratio':>7} {'median':>7}")
     results = {}
     for name, tasks, images in rows:
-        best, median = _interleaved(tasks, args.repeats)
+        times = _interleaved(tasks, args.repeats)
+        best = {side: t.min() for side, t in times.items()}
         ratio = best["builtin"] / best["custom"]
+        # a round's two runs are back to back: their ratio is less exposed
+        # to the machine's slow minutes than the best times
+        median = float(np.median(times["builtin"] / times["custom"]))
         results[name] = {"ratio": ratio, "median_ratio": median}
         print(
             f"{name:<44} {images / best['custom']:9.0f} {images / best['builtin']:9.0f} "
