@@ -13,6 +13,20 @@ derivative the notes tabulate, written with ``keras.ops.custom_gradient``:
 | `leaky_relu` | z if z > 0 else α·z           | 1 if z > 0 else α          |
 | `softmax`    | e^z_j / Σ_k e^z_k             | a_j·(δ_jk − a_k)           |
 
+Keras' extra arguments extend the table the same way. ``relu`` with a
+slope s (``negative_slope``), a ceiling M (``max_value``) and a threshold θ
+(``threshold``):
+
+| z            | g(z)        | g'(z) |
+|--------------|-------------|-------|
+| z <= θ       | s·(z − θ)   | s     |
+| θ < z < M    | z           | 1     |
+| z >= M, z > θ | M           | 0     |
+
+(s = 0, M = ∞, θ = 0 is the notes' ReLU; s = α, M = ∞, θ = 0 is LeakyReLU.)
+``softmax`` over a tuple of axes normalises over all their entries at once:
+j and k then run over every position of those axes, the table is unchanged.
+
 ``sigmoid``, ``tanh`` and ``softmax`` are evaluated in forms that never
 overflow: they only exponentiate non-positive numbers, so z = ±1000 or ±1e30
 gives 0, 1 or ±1, never ``inf`` or ``nan``.
@@ -21,6 +35,7 @@ Note: the notes' LeakyReLU uses α = 0.01; Keras' ``leaky_relu`` defaults to
 ``negative_slope=0.2`` and ``keras.layers.LeakyReLU`` to 0.3.
 """
 
+import numbers
 import warnings
 
 import keras
@@ -50,10 +65,15 @@ _register = keras.saving.register_keras_serializable(package="custom_layers")
 # use the same expressions (in terms of the saved output where the notes do).
 
 
-def relu_derivative(z):
-    """ReLU'(z) = 1 if z > 0 else 0 (the notes assign 0 at z = 0)."""
+def relu_derivative(z, negative_slope=0.0, max_value=None, threshold=0.0):
+    """ReLU'(z) = 1 if z > 0 else 0 (the notes assign 0 at z = 0).
+
+    With Keras' arguments (slope s, ceiling M, threshold θ; see the module
+    table): s if z <= θ, 1 if θ < z < M, 0 if z >= M.
+    """
+    s, m, theta = _relu_arguments(negative_slope, max_value, threshold)
     z = ops.convert_to_tensor(z)
-    return ops.cast(ops.greater(z, 0), z.dtype)
+    return _relu_slope(z, s, m, theta, ops.ones_like(z))
 
 
 def sigmoid_derivative(z):
@@ -68,24 +88,61 @@ def tanh_derivative(z):
     return 1 - ops.square(t)
 
 
-def leaky_relu_derivative(z, alpha=0.01):
-    """LeakyReLU'(z) = 1 if z > 0 else α."""
+def leaky_relu_derivative(z, alpha=None, negative_slope=None):
+    """LeakyReLU'(z) = 1 if z > 0 else α (α = 0.01 unless given, as in ``leaky_relu``)."""
+    alpha = _leaky_slope(alpha, negative_slope)
     z = ops.convert_to_tensor(z)
     return ops.where(ops.greater(z, 0), ops.ones_like(z), alpha * ops.ones_like(z))
 
 
+def _relu_arguments(negative_slope, max_value, threshold):
+    """Check Keras' ReLU arguments; the ranges are those keras.layers.ReLU documents."""
+    s = _validation.real_in_range("negative_slope", negative_slope, 0.0, None)
+    if max_value is not None:
+        max_value = _validation.real_in_range("max_value", max_value, 0.0, None)
+    theta = _validation.real_in_range("threshold", threshold, 0.0, None)
+    return s, max_value, theta
+
+
+def _relu_slope(z, s, m, theta, upstream):
+    """upstream · g'(z) for the extended ReLU: s if z <= θ, 1 if θ < z < M, 0 if z >= M."""
+    zeros = ops.zeros_like(upstream)
+    above = upstream if m is None else ops.where(ops.less(z, m), upstream, zeros)
+    below = zeros if s == 0 else s * upstream
+    return ops.where(ops.greater(z, theta), above, below)
+
+
 @_register
-def relu(z):
+def relu(z, negative_slope=0.0, max_value=None, threshold=0.0):
     """Rectified linear unit: g(z) = max(0, z).
 
     Derivative (the notes' table): 1 if z > 0, 0 if z <= 0.
+
+    Keras' arguments generalise it (module table; Keras' semantics):
+    g(z) = min(z, M) if z > θ, else s·(z − θ); g'(z) = s if z <= θ,
+    1 if θ < z < M, 0 if z >= M.
+
+    Args:
+        z: pre-activation tensor.
+        negative_slope: s, the slope for z <= θ, a real number >= 0.
+        max_value: M, the largest output, a real number >= 0, or ``None``
+            for no ceiling.
+        threshold: θ, a real number >= 0; outputs for z <= θ are s·(z − θ)
+            (0 for s = 0). Note that for θ > 0 the output jumps from 0 to θ
+            at z = θ, as in Keras.
 
     Example:
 
     >>> custom_layers.activations.relu([-2.0, 0.0, 3.0])
     [0., 0., 3.]
+    >>> custom_layers.activations.relu([-10.0, 0.0, 5.0, 10.0], negative_slope=0.5, max_value=6.0)
+    [-5., 0., 5., 6.]
     """
-    return _relu(ops.convert_to_tensor(z))
+    s, m, theta = _relu_arguments(negative_slope, max_value, threshold)
+    z = ops.convert_to_tensor(z)
+    if s == 0 and m is None and theta == 0:
+        return _relu(z)
+    return _relu_extended(z, s, m, theta)
 
 
 @ops.custom_gradient
@@ -99,6 +156,24 @@ def _relu(z):
         return upstream * ops.sign(a)
 
     return a, grad
+
+
+def _relu_extended(z, s, m, theta):
+    @ops.custom_gradient
+    def _extended(z):
+        above = z if m is None else ops.minimum(z, m)
+        # s·(z − θ) as −s·(θ − z): the same number Keras computes; s = 0 gives
+        # exact zeros (0·(z − θ) would be nan at z = −inf).
+        below = ops.zeros_like(z) if s == 0 else -(s * (theta - z))
+        a = ops.where(ops.greater(z, theta), above, below)
+
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            return _relu_slope(z, s, m, theta, upstream)
+
+        return a, grad
+
+    return _extended(z)
 
 
 @_register
@@ -155,16 +230,29 @@ def _tanh(z):
     return t, grad
 
 
+def _leaky_slope(alpha, negative_slope):
+    """α from either name (the notes' ``alpha`` or Keras' ``negative_slope``), 0.01 if neither."""
+    if alpha is not None and negative_slope is not None:
+        raise ValueError(
+            "Give the slope as `alpha` or as `negative_slope`, not both. "
+            f"Received: alpha={alpha!r}, negative_slope={negative_slope!r}"
+        )
+    if negative_slope is not None:
+        return _validation.real_in_range("negative_slope", negative_slope, 0.0, None)
+    return _validation.real_in_range("alpha", 0.01 if alpha is None else alpha, 0.0, None)
+
+
 @_register
-def leaky_relu(z, alpha=0.01):
+def leaky_relu(z, alpha=None, negative_slope=None):
     """Leaky ReLU: z if z > 0 else α·z; derivative 1 if z > 0 else α.
 
     Args:
         z: pre-activation tensor.
-        alpha: slope for z <= 0, a real number >= 0. The notes use 0.01
-            (Keras' ``leaky_relu`` defaults to 0.2, its layer to 0.3).
+        alpha: slope for z <= 0, a real number >= 0. Defaults to the notes'
+            0.01 (Keras' ``leaky_relu`` defaults to 0.2, its layer to 0.3).
+        negative_slope: Keras' name for the same slope; give one of the two.
     """
-    alpha = _validation.real_in_range("alpha", alpha, 0.0, None)
+    alpha = _leaky_slope(alpha, negative_slope)
     z = ops.convert_to_tensor(z)
 
     @ops.custom_gradient
@@ -180,6 +268,30 @@ def leaky_relu(z, alpha=0.01):
     return _leaky(z)
 
 
+def _softmax_axes(axis, rank):
+    """``axis`` as Keras takes it (an int, or a tuple of ints for a joint
+    softmax), checked against the rank; a tuple comes back non-negative and sorted."""
+
+    def is_int(value):
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+    def bad(expected):
+        return ValueError(f"Argument `axis` must be {expected}. Received: axis={axis!r}")
+
+    if is_int(axis):
+        if not -rank <= axis < rank:
+            raise bad(f"in [-{rank}, {rank}) for an input of rank {rank}")
+        return int(axis)
+    if not isinstance(axis, tuple) or not axis or not all(is_int(a) for a in axis):
+        raise bad("an integer or a non-empty tuple of integers")
+    if not all(-rank <= a < rank for a in axis):
+        raise bad(f"a tuple of axes in [-{rank}, {rank}) for an input of rank {rank}")
+    axes = sorted(int(a) % rank for a in axis)
+    if len(set(axes)) != len(axes):
+        raise bad("a tuple of distinct axes")
+    return tuple(axes)
+
+
 @_register
 def softmax(z, axis=-1):
     """Softmax: a_j = e^z_j / Σ_k e^z_k along ``axis``.
@@ -188,13 +300,22 @@ def softmax(z, axis=-1):
     is <= 0: outputs are > 0 unless they underflow, and sum to 1.
     Backward pass: the Jacobian ∂a_j/∂z_k = a_j·(δ_jk − a_k) applied to the
     upstream gradient u: a ⊙ (u − Σ_j u_j a_j).
+
+    Args:
+        z: logits.
+        axis: the axis j runs over, an integer, or a tuple of axes: then j
+            and k run over all their positions together (Keras' meaning), e.g.
+            ``axis=(1, 2)`` on an (N, H, W) input gives each of the N images
+            one distribution over its H·W pixels. Negative axes count from
+            the end, in a tuple too.
     """
-    if isinstance(axis, bool) or not isinstance(axis, int):
-        raise ValueError(f"Argument `axis` must be an integer. Received: axis={axis!r}")
     z = ops.convert_to_tensor(z)
-    if z.shape and z.shape[axis] == 1:
+    axis = _softmax_axes(axis, len(z.shape))
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    if all(z.shape[a] == 1 for a in axes):
+        what, which = ("axes", "those axes have") if len(axes) > 1 else ("axis", "that axis has")
         warnings.warn(
-            f"softmax over axis {axis} of a tensor of shape {tuple(z.shape)}: that axis has "
+            f"softmax over {what} {axis} of a tensor of shape {tuple(z.shape)}: {which} "
             "size 1, so every output is 1. For one output, sigmoid is the notes' choice.",
             UserWarning,
             stacklevel=2,
@@ -243,6 +364,25 @@ _BY_NAME = {
     "leaky_relu": leaky_relu,
     "softmax": softmax,
 }
+
+
+# Keras activations equal to this module's function of the same name at the
+# defaults. leaky_relu is not among them: Keras' slope is 0.2, the notes' 0.01.
+KERAS_TWINS = {
+    keras.activations.relu: relu,
+    keras.activations.linear: linear,
+    keras.activations.sigmoid: sigmoid,
+    keras.activations.tanh: tanh,
+    keras.activations.softmax: softmax,
+}
+
+
+def from_keras_name(name):
+    """The function a plain name in a saved Keras config stands for: this
+    module's twin where it equals Keras' function (``KERAS_TWINS``), else
+    Keras' own (so ``"leaky_relu"`` keeps Keras' slope 0.2)."""
+    keras_function = keras.activations.get(name)
+    return KERAS_TWINS.get(keras_function, keras_function)
 
 
 def get(identifier):
