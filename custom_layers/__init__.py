@@ -14,7 +14,7 @@ from custom_layers.losses import (
     MeanSquaredError,
     SparseCategoricalCrossentropy,
 )
-from custom_layers.optimizers import Adam, GradientDescent
+from custom_layers.optimizers import Adam, GradientDescent, RMSprop
 
 __version__ = "0.1.0"
 
@@ -26,6 +26,7 @@ __all__ = [
     "Dense",
     "GradientDescent",
     "MeanSquaredError",
+    "RMSprop",
     "SparseCategoricalCrossentropy",
     "activations",
     "leaky_relu",

@@ -1,5 +1,8 @@
-"""Every argument a Keras optimizer takes, honoured by GradientDescent and Adam
-exactly as by keras.optimizers.SGD and Adam (issue: drop-in twins)."""
+"""Every argument a Keras optimizer takes, honoured by GradientDescent (plain
+and with Nesterov momentum), RMSprop and Adam (plain and AMSGrad) exactly as by
+keras.optimizers.SGD, RMSprop and Adam (issue: drop-in twins)."""
+
+import functools
 
 import keras
 import numpy as np
@@ -13,9 +16,25 @@ TWINS = {
         lambda **kw: custom_layers.GradientDescent(0.05, **kw),
         lambda **kw: keras.optimizers.SGD(0.05, **kw),
     ),
+    "nesterov_momentum": (
+        lambda **kw: custom_layers.GradientDescent(0.05, momentum=0.9, nesterov=True, **kw),
+        lambda **kw: keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True, **kw),
+    ),
+    "rmsprop": (
+        lambda **kw: custom_layers.RMSprop(0.01, **kw),
+        lambda **kw: keras.optimizers.RMSprop(0.01, **kw),
+    ),
+    "rmsprop_centered_momentum": (
+        lambda **kw: custom_layers.RMSprop(0.01, momentum=0.5, centered=True, **kw),
+        lambda **kw: keras.optimizers.RMSprop(0.01, momentum=0.5, centered=True, **kw),
+    ),
     "adam": (
         lambda **kw: custom_layers.Adam(0.01, epsilon_placement="keras", **kw),
         lambda **kw: keras.optimizers.Adam(0.01, **kw),
+    ),
+    "amsgrad": (
+        lambda **kw: custom_layers.Adam(0.01, amsgrad=True, epsilon_placement="keras", **kw),
+        lambda **kw: keras.optimizers.Adam(0.01, amsgrad=True, **kw),
     ),
 }
 ARGUMENTS = {
@@ -54,6 +73,12 @@ def _trained_weights(optimizer, embedding=False, epochs=5):
     return model.get_weights()
 
 
+@functools.cache
+def _trained_without_arguments(optimizer):
+    """The weights ``_trained_weights`` gives the plain ``TWINS[optimizer]`` (ours)."""
+    return _trained_weights(TWINS[optimizer][0]())
+
+
 def _max_diff(a, b):
     return max(float(np.max(np.abs(u - v))) for u, v in zip(a, b, strict=True))
 
@@ -69,10 +94,10 @@ def test_argument_is_honoured_like_the_keras_twin(optimizer, argument):
         # scales the loss up and the gradients back down: the weights must not
         # change, the scaling must happen
         assert float(ours(**kwargs).scale_loss(tf.constant(1.0))) == 128.0
-        assert _max_diff(with_argument, _trained_weights(ours())) <= 1e-6
+        assert _max_diff(with_argument, _trained_without_arguments(optimizer)) <= 1e-6
     else:
         # the argument does something: without it the weights differ
-        assert _max_diff(with_argument, _trained_weights(ours())) > 1e-4
+        assert _max_diff(with_argument, _trained_without_arguments(optimizer)) > 1e-4
 
 
 @pytest.mark.parametrize("optimizer", TWINS)
