@@ -7,6 +7,7 @@ Everything here is registered with Keras under the package name
 
 from custom_layers import activations, losses, optimizers
 from custom_layers.activations import leaky_relu, linear, relu, sigmoid, softmax, tanh
+from custom_layers.convert import to_builtin, to_custom
 from custom_layers.layers import Conv2D, Dense
 from custom_layers.losses import (
     BinaryCrossentropy,
@@ -37,4 +38,6 @@ __all__ = [
     "sigmoid",
     "softmax",
     "tanh",
+    "to_builtin",
+    "to_custom",
 ]
