@@ -106,7 +106,7 @@ def main(argv=None):
     p = harness.parser(__doc__.splitlines()[0], epochs=60, dataset="breast_cancer")
     p.add_argument("--steps", type=int, default=1000, help="from-scratch gradient descent steps")
     args = harness.parse(p, argv)
-    data = data_lib.load(args.dataset, args.data_dir, standardize="features")
+    data = data_lib.load(args.dataset, args.data_dir, standardize="features", verbose=args.verbose)
     y_train = data.y_train.astype("float32")
     features = data.x_train.shape[1]
 

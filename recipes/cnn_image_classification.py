@@ -35,7 +35,7 @@ def build(impl, input_shape=(8, 8, 1), classes=10):
 
 def main(argv=None):
     args = harness.parse(harness.parser(__doc__.splitlines()[0], epochs=40, dataset="digits"), argv)
-    data = data_lib.load(args.dataset, args.data_dir, standardize="images")
+    data = data_lib.load(args.dataset, args.data_dir, standardize="images", verbose=args.verbose)
     rows, _ = harness.run_and_report(
         args,
         data,

@@ -20,7 +20,10 @@ Any other name (``mnist``, ...) goes to the TFDS catalog, which needs a
 network the first time.
 """
 
+import contextlib
 import dataclasses
+import io
+import sys
 from typing import ClassVar
 
 import numpy as np
@@ -211,7 +214,7 @@ def _as_arrays(dataset):
     return np.stack(features), np.stack(labels)
 
 
-def load(name, data_dir=None, standardize="features"):
+def load(name, data_dir=None, standardize="features", verbose=False):
     """Load a data set by name as NumPy arrays.
 
     Args:
@@ -221,15 +224,17 @@ def load(name, data_dir=None, standardize="features"):
         standardize: ``"features"`` (zero mean, unit variance per feature,
             statistics from the training split only), ``"images"`` (scale to
             [0, 1] by the training split's maximum) or ``None``.
+        verbose: show TFDS' own output when a local data set is built.
 
     Returns:
         ``Data`` with float32 features.
     """
     if name in LOCAL_BUILDERS:
         builder = LOCAL_BUILDERS[name](data_dir=data_dir)
+        prepare_locally(builder, verbose)
     else:
         builder = tfds.builder(name, data_dir=data_dir)
-    builder.download_and_prepare()
+        builder.download_and_prepare()
     splits = {
         split: _as_arrays(builder.as_dataset(split=split, as_supervised=True, shuffle_files=False))
         for split in ("train", "test")
@@ -250,6 +255,33 @@ def load(name, data_dir=None, standardize="features"):
         )
     check_finite(name, x_train, x_test)
     return Data(name, x_train, y_train, x_test, y_test, builder.info)
+
+
+def prepare_locally(builder, verbose=False):
+    """Build a local data set into TFDS' data directory, once.
+
+    TFDS announces every preparation as "Downloading and preparing dataset
+    Unknown size ..." with progress bars, which is wrong for data copied from
+    scikit-learn's wheel: unless ``verbose``, that output is replaced by one
+    line on stderr (and shown after all if the preparation fails).
+    """
+    if builder.is_prepared():
+        return
+    if verbose:
+        builder.download_and_prepare()
+        return
+    print(
+        f"Building data set {builder.name!r} from scikit-learn's copy into {builder.data_dir} "
+        "(once)",
+        file=sys.stderr,
+    )
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            builder.download_and_prepare()
+    except BaseException:
+        sys.stderr.write(captured.getvalue())
+        raise
 
 
 def check_finite(name, *arrays):

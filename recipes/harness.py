@@ -8,12 +8,11 @@ does the rest, identically for both implementations.
 
 import argparse
 import dataclasses
-import os
+import logging
+import math
 import pathlib
 import re
 import time
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import numpy as np
@@ -28,10 +27,34 @@ def parser(description, epochs, dataset, batch_size=32):
     p.add_argument("--impl", choices=(*IMPLS, "both"), default="both")
     p.add_argument("--epochs", type=int, default=epochs)
     p.add_argument("--batch-size", type=int, default=batch_size)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds initial weights, shuffling and kernels: two runs are identical",
+    )
+    p.add_argument(
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="TensorFlow op determinism (default on; --no-deterministic allows "
+        "jit_compile and nondeterministic kernels)",
+    )
+    p.add_argument(
+        "--validate-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="test-set loss every N epochs during training (default: about ten times a run)",
+    )
     p.add_argument("--dataset", default=dataset, help="local builder or TFDS catalog name")
     p.add_argument("--data-dir", default=None, help="TFDS data directory")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's, absl's and TFDS' own log lines (hidden by default)",
+    )
     p.add_argument("--plot", metavar="PATH", help="write learning curves as a PNG")
     p.add_argument("--save", metavar="PATH", help="save the trained model(s) as .keras")
     p.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard logs")
@@ -60,19 +83,36 @@ def parser(description, epochs, dataset, batch_size=32):
 
 def parse(p, argv):
     args = p.parse_args(argv)
-    for flag in ("epochs", "batch_size"):
-        if getattr(args, flag) <= 0:
-            p.error(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
+    for flag in ("epochs", "batch_size", "validate_every"):
+        value = getattr(args, flag)
+        if value is not None and value <= 0:
+            p.error(f"--{flag.replace('_', '-')} must be positive, got {value}")
     if args.save and not args.save.endswith(".keras"):
         p.error(f"--save must end in .keras, got {args.save!r}")
+    if args.validate_every is None:
+        args.validate_every = math.ceil(args.epochs / 10)
+    quiet_logs(not args.verbose)
     if args.quiet:
         import tensorflow_datasets as tfds
 
         tfds.disable_progress_bar()
     # --seed N: the same initial weights, shuffling and kernels on every run.
     keras.utils.set_random_seed(args.seed)
-    tf.config.experimental.enable_op_determinism()
+    if args.deterministic:
+        tf.config.experimental.enable_op_determinism()
     return args
+
+
+def quiet_logs(quiet=True):
+    """Keep framework log lines (TensorFlow's Python logger, absl, TFDS) off
+    the console, or bring them back. TensorFlow's C++ lines are silenced by
+    the ``recipes`` package before TensorFlow is imported."""
+    import absl.logging
+
+    level = logging.ERROR if quiet else logging.INFO
+    tf.get_logger().setLevel(level)
+    logging.getLogger("tensorflow_datasets").setLevel(level)
+    absl.logging.set_verbosity(absl.logging.ERROR if quiet else absl.logging.INFO)
 
 
 def strategy(args):
@@ -106,6 +146,76 @@ class Row:
     fit_seconds: float
     max_weight_diff: float | None = None
     history: dict | None = None
+    val_epochs: list | None = None  # the epochs (from 0) the history's val_* entries belong to
+
+
+def pipeline(x, y, batch_size):
+    """A ``tf.data`` pipeline over in-memory arrays, in order: cached,
+    batched, prefetched (for evaluation)."""
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+class _EpochNumber(keras.callbacks.Callback):
+    """Tells a ``training_pipeline`` which epoch is about to start."""
+
+    def __init__(self, variable):
+        super().__init__()
+        self.variable = variable
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.variable.assign(epoch)
+
+
+def training_pipeline(x, y, batch_size, seed):
+    """A ``tf.data`` pipeline for ``fit``: each epoch a new order of the
+    examples, batched and prefetched.
+
+    The order of epoch e is a function of (seed, e) alone (a stateless random
+    permutation), not of how many epochs this process has run: a run resumed
+    at epoch e by ``BackupAndRestore`` sees the batches an uninterrupted run
+    sees, and two models trained with the same seed see the same batches.
+    The epoch number reaches the pipeline through a variable that the
+    returned callback sets when an epoch begins.
+
+    Returns ``(dataset, callbacks)``: pass the callbacks to ``fit``.
+    """
+    n = len(x)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
+    features, labels = tf.constant(x), tf.constant(y)
+
+    def one_epoch(_):
+        key = tf.stack([tf.constant(seed, tf.int64), epoch.read_value()])
+        order = tf.argsort(tf.random.stateless_uniform([n], seed=key))
+        return tf.data.Dataset.from_tensor_slices(order)
+
+    dataset = (
+        tf.data.Dataset.from_tensors(0)
+        .flat_map(one_epoch)
+        .batch(batch_size)
+        .map(lambda index: (tf.gather(features, index), tf.gather(labels, index)))
+        .apply(tf.data.experimental.assert_cardinality(math.ceil(n / batch_size)))
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    return dataset, [_EpochNumber(epoch)]
+
+
+def fit_options(args, n_train):
+    """How every recipe's ``fit`` runs, for both twins alike.
+
+    One graph execution runs a whole epoch (``steps_per_execution``): on these
+    small data sets Keras' per-step overhead, not the arithmetic, was most of
+    the time. The test-set loss is computed every ``--validate-every`` epochs
+    rather than after each one (each validation pass is another graph
+    execution and iterator); the final metrics come from a full evaluation.
+    """
+    steps = math.ceil(n_train / args.batch_size)
+    if args.distribute != "none":
+        # Keras 3.15's multi-step loop fails under MirroredStrategy on TF 2.21
+        # ("You must feed a value for placeholder tensor 'while/cond/Placeholder'"):
+        # one step per execution there.
+        steps = 1
+    return {"steps_per_execution": steps}, {"validation_freq": args.validate_every}
 
 
 def train_side_by_side(args, data, build, compile_args, label=""):
@@ -114,6 +224,8 @@ def train_side_by_side(args, data, build, compile_args, label=""):
 
     Returns ({impl: Row}, {impl: model}).
     """
+    compile_options, fit_extra = fit_options(args, len(data.x_train))
+    test = pipeline(data.x_test, data.y_test, args.batch_size)
     keras.utils.set_random_seed(args.seed)
     distribution = strategy(args)
     with distribution.scope():  # models and optimizers are created in the strategy's scope
@@ -123,7 +235,7 @@ def train_side_by_side(args, data, build, compile_args, label=""):
     for impl in selected(args):
         model = models[impl]
         with distribution.scope():
-            model.compile(**compile_args(impl))
+            model.compile(**compile_args(impl), **compile_options)
         callbacks = [keras.callbacks.TerminateOnNaN()]
         if args.checkpoint_dir:
             name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{label or 'model'}-{impl}")
@@ -132,16 +244,21 @@ def train_side_by_side(args, data, build, compile_args, label=""):
         if args.tensorboard:
             log_dir = pathlib.Path(args.tensorboard) / f"{label or 'model'}-{impl}"
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir)))
-        keras.utils.set_random_seed(args.seed)  # the same shuffling for both
+        keras.utils.set_random_seed(args.seed)
+        # The same seed for both twins: the same batches.
+        train, pipeline_callbacks = training_pipeline(
+            data.x_train, data.y_train, args.batch_size, args.seed
+        )
+        callbacks[:0] = pipeline_callbacks
         start = time.perf_counter()
         history = model.fit(
-            data.x_train,
-            data.y_train,
+            train,
             epochs=args.epochs,
-            batch_size=args.batch_size,
-            validation_data=(data.x_test, data.y_test),
+            validation_data=test,
+            shuffle=False,  # the pipeline shuffles, with the seed
             verbose=0 if args.quiet else 2,
             callbacks=callbacks,
+            **fit_extra,
         )
         seconds = time.perf_counter() - start
         losses = history.history["loss"]
@@ -151,8 +268,12 @@ def train_side_by_side(args, data, build, compile_args, label=""):
                 f"{label or 'model'} ({impl}): training stopped at epoch {epoch} "
                 f"with loss {losses[-1]}"
             )
-        metrics = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)
-        rows[impl] = Row(f"{label} {impl}".strip(), metrics, seconds, None, history.history)
+        metrics = model.evaluate(test, verbose=0, return_dict=True)
+        every = fit_extra["validation_freq"]
+        val_epochs = [e for e in history.epoch if (e + 1) % every == 0]
+        rows[impl] = Row(
+            f"{label} {impl}".strip(), metrics, seconds, None, history.history, val_epochs
+        )
         trained[impl] = model
     if len(trained) == 2:
         diff = max_weight_diff(trained["custom"], trained["builtin"])
@@ -222,9 +343,12 @@ def plot_histories(path, rows, metric="loss", title=""):
         # both stay visible
         style = {"linewidth": 4, "alpha": 0.5} if "custom" in row.name else {"linewidth": 1.2}
         line = ax.plot(row.history[metric], label=f"{row.name} train", **style)[0]
+        validation = row.history.get(f"val_{metric}", [])
         ax.plot(
-            row.history[f"val_{metric}"],
+            (row.val_epochs or range(len(validation)))[: len(validation)],
+            validation,
             linestyle="--",
+            marker=".",
             color=line.get_color(),
             label=f"{row.name} test",
             **style,

@@ -48,13 +48,16 @@ def softmax_counterexample(args, data, names):
     sum to 1: a distribution over labels, not independent yes/no answers."""
     keras.utils.set_random_seed(args.seed)
     model = build("custom", data.x_train.shape[1:], len(names))
+    compile_options, _ = harness.fit_options(args, len(data.x_train))
     model.compile(
         optimizer=custom_layers.Adam(0.003),
         loss=custom_layers.CategoricalCrossentropy(from_logits=True),
+        **compile_options,
     )
     targets = data.y_train / np.maximum(data.y_train.sum(axis=-1, keepdims=True), 1)
+    train, callbacks = harness.training_pipeline(data.x_train, targets, args.batch_size, args.seed)
     start = time.perf_counter()
-    model.fit(data.x_train, targets, epochs=args.epochs, batch_size=args.batch_size, verbose=0)
+    model.fit(train, epochs=args.epochs, shuffle=False, verbose=0, callbacks=callbacks)
     seconds = time.perf_counter() - start
     probabilities = activations.softmax(model.predict(data.x_test, verbose=0)).numpy()
     return label_scores(data.y_test, probabilities, names), seconds
@@ -64,7 +67,7 @@ def main(argv=None):
     args = harness.parse(
         harness.parser(__doc__.splitlines()[0], epochs=40, dataset="digits_multilabel"), argv
     )
-    data = data_lib.load(args.dataset, args.data_dir, standardize="images")
+    data = data_lib.load(args.dataset, args.data_dir, standardize="images", verbose=args.verbose)
     data.y_train, data.y_test = data.y_train.astype("float32"), data.y_test.astype("float32")
     names = list(data.info.metadata.get("label_names", [f"label{i}" for i in range(4)]))
     rows, models = harness.train_side_by_side(

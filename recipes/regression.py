@@ -55,7 +55,7 @@ def main(argv=None):
         harness.parser(__doc__.splitlines()[0], epochs=100, dataset="diabetes", batch_size=64),
         argv,
     )
-    data = data_lib.load(args.dataset, args.data_dir, standardize="features")
+    data = data_lib.load(args.dataset, args.data_dir, standardize="features", verbose=args.verbose)
     # Train on a standardised target (statistics from the training split);
     # report R² and the error on the original scale.
     y_mean, y_std = float(data.y_train.mean()), float(data.y_train.std())

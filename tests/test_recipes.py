@@ -1,6 +1,11 @@
 """Each recipe run for a few epochs through main([...]): a stated floor,
 custom ~ built-in, and the command-line flags."""
 
+import os
+import re
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -162,3 +167,36 @@ def test_distribute_mirrored_on_two_logical_cpus(data_dir):
         print("distributed-recipe-ok")
         """
     run_in_fresh_python(script, "distributed-recipe-ok")
+
+
+# Lines TensorFlow, absl, CUDA probes, TFDS and Python warnings print on their own.
+_FRAMEWORK_LOG = re.compile(
+    r"^[IWEF]\d{4} |absl::|cudart|cuInit|cpu_feature_guard|node_def_util|"
+    r"Downloading and preparing|retracing|Warning:|WARNING",
+    re.MULTILINE,
+)
+
+
+def _run_recipe(data_dir, *flags):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [sys.executable, "-m", "recipes.regression", "--epochs", "3", "--data-dir"]
+    result = subprocess.run(
+        [*command, data_dir, *flags],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def test_console_stays_clean_and_verbose_brings_the_logs_back(tmp_path):
+    data_dir = str(tmp_path / "fresh")  # a fresh data dir: the data set is built, quietly
+    output = _run_recipe(data_dir)
+    assert not _FRAMEWORK_LOG.findall(output), output
+    assert "Building data set 'diabetes'" in output  # our one line instead of TFDS' output
+    assert "Epoch 3/3" in output and "linear custom" in output  # progress and the table
+    verbose = _run_recipe(data_dir, "--verbose")
+    assert _FRAMEWORK_LOG.search(verbose), verbose  # the pattern does find them
