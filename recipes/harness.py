@@ -45,7 +45,8 @@ def parser(description, epochs, dataset, batch_size=32):
         type=int,
         default=None,
         metavar="N",
-        help="test-set loss every N epochs during training (default: about ten times a run)",
+        help="report the training loss and the test-set loss every N epochs; N divides "
+        "--epochs (default: the largest divisor of --epochs up to --epochs/10)",
     )
     p.add_argument("--dataset", default=dataset, help="local builder or TFDS catalog name")
     p.add_argument("--data-dir", default=None, help="TFDS data directory")
@@ -90,7 +91,10 @@ def parse(p, argv):
     if args.save and not args.save.endswith(".keras"):
         p.error(f"--save must end in .keras, got {args.save!r}")
     if args.validate_every is None:
-        args.validate_every = math.ceil(args.epochs / 10)
+        limit = math.ceil(args.epochs / 10)
+        args.validate_every = max(d for d in range(1, limit + 1) if args.epochs % d == 0)
+    elif args.epochs % args.validate_every:
+        p.error(f"--validate-every {args.validate_every} must divide --epochs {args.epochs}")
     quiet_logs(not args.verbose)
     if args.quiet:
         import tensorflow_datasets as tfds
@@ -146,7 +150,7 @@ class Row:
     fit_seconds: float
     max_weight_diff: float | None = None
     history: dict | None = None
-    val_epochs: list | None = None  # the epochs (from 0) the history's val_* entries belong to
+    epochs: list | None = None  # the epochs (from 1) at which the history's entries end
 
 
 def pipeline(x, y, batch_size):
@@ -156,8 +160,8 @@ def pipeline(x, y, batch_size):
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-class _EpochNumber(keras.callbacks.Callback):
-    """Tells a ``training_pipeline`` which epoch is about to start."""
+class _ChunkNumber(keras.callbacks.Callback):
+    """Tells a ``training_pipeline`` which Keras epoch (chunk of epochs) starts."""
 
     def __init__(self, variable):
         super().__init__()
@@ -167,55 +171,80 @@ class _EpochNumber(keras.callbacks.Callback):
         self.variable.assign(epoch)
 
 
-def training_pipeline(x, y, batch_size, seed):
-    """A ``tf.data`` pipeline for ``fit``: each epoch a new order of the
-    examples, batched and prefetched.
+def training_pipeline(x, y, batch_size, seed, epochs_per_chunk=1):
+    """A ``tf.data`` pipeline for ``fit``: every epoch a new order of the
+    examples, batched and prefetched; one Keras epoch of it runs
+    ``epochs_per_chunk`` epochs.
 
     The order of epoch e is a function of (seed, e) alone (a stateless random
     permutation), not of how many epochs this process has run: a run resumed
-    at epoch e by ``BackupAndRestore`` sees the batches an uninterrupted run
-    sees, and two models trained with the same seed see the same batches.
-    The epoch number reaches the pipeline through a variable that the
-    returned callback sets when an epoch begins.
+    by ``BackupAndRestore`` sees the batches an uninterrupted run sees, and
+    two models trained with the same seed see the same batches. The chunk
+    number reaches the pipeline through a variable that the returned
+    callback sets when a Keras epoch begins.
 
-    Returns ``(dataset, callbacks)``: pass the callbacks to ``fit``.
+    Returns ``(dataset, callbacks, steps)``: pass the callbacks to ``fit``;
+    ``steps`` is the number of batches in one chunk.
     """
-    n = len(x)
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
+    chunk = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_chunk")
     features, labels = tf.constant(x), tf.constant(y)
+    n, per_epoch = len(x), math.ceil(len(x) / batch_size)
 
-    def one_epoch(_):
-        key = tf.stack([tf.constant(seed, tf.int64), epoch.read_value()])
-        order = tf.argsort(tf.random.stateless_uniform([n], seed=key))
-        return tf.data.Dataset.from_tensor_slices(order)
+    def one_epoch(offset):
+        epoch = chunk.read_value() * epochs_per_chunk + offset
+        order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([seed, epoch])))
+        # batched per epoch: an epoch's last, smaller batch stays its own
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
+    steps = per_epoch * epochs_per_chunk
     dataset = (
-        tf.data.Dataset.from_tensors(0)
+        tf.data.Dataset.range(epochs_per_chunk)
         .flat_map(one_epoch)
-        .batch(batch_size)
         .map(lambda index: (tf.gather(features, index), tf.gather(labels, index)))
-        .apply(tf.data.experimental.assert_cardinality(math.ceil(n / batch_size)))
+        .apply(tf.data.experimental.assert_cardinality(steps))
         .prefetch(tf.data.AUTOTUNE)
     )
-    return dataset, [_EpochNumber(epoch)]
+    return dataset, [_ChunkNumber(chunk)], steps
+
+
+class _Progress(keras.callbacks.Callback):
+    """One line per chunk of epochs: "epochs 7-12/60  loss ...  val_loss ..."."""
+
+    def __init__(self, label, epochs, per_chunk):
+        super().__init__()
+        self.label, self.epochs, self.per_chunk = label, epochs, per_chunk
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        first, last = epoch * self.per_chunk + 1, (epoch + 1) * self.per_chunk
+        span = f"{first}-{last}" if last > first else f"{last}"
+        values = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())
+        seconds = time.perf_counter() - self.start
+        print(f"{self.label}: epochs {span}/{self.epochs}  {values}  ({seconds:.2f} s)", flush=True)
 
 
 def fit_options(args, n_train):
     """How every recipe's ``fit`` runs, for both twins alike.
 
-    One graph execution runs a whole epoch (``steps_per_execution``): on these
-    small data sets Keras' per-step overhead, not the arithmetic, was most of
-    the time. The test-set loss is computed every ``--validate-every`` epochs
-    rather than after each one (each validation pass is another graph
-    execution and iterator); the final metrics come from a full evaluation.
+    On these small data sets Keras' overhead per step and per epoch, not the
+    arithmetic, was most of the time. So one Keras epoch runs
+    ``--validate-every`` epochs of the data (a chunk), and one graph
+    execution runs a whole chunk (``steps_per_execution``); the training and
+    test-set losses are reported once per chunk, and the final metrics come
+    from a full evaluation.
+
+    Returns (compile options, epochs per chunk).
     """
-    steps = math.ceil(n_train / args.batch_size)
+    per_chunk = args.validate_every
+    steps = math.ceil(n_train / args.batch_size) * per_chunk
     if args.distribute != "none":
         # Keras 3.15's multi-step loop fails under MirroredStrategy on TF 2.21
         # ("You must feed a value for placeholder tensor 'while/cond/Placeholder'"):
         # one step per execution there.
         steps = 1
-    return {"steps_per_execution": steps}, {"validation_freq": args.validate_every}
+    return {"steps_per_execution": steps}, per_chunk
 
 
 def train_side_by_side(args, data, build, compile_args, label=""):
@@ -224,7 +253,7 @@ def train_side_by_side(args, data, build, compile_args, label=""):
 
     Returns ({impl: Row}, {impl: model}).
     """
-    compile_options, fit_extra = fit_options(args, len(data.x_train))
+    compile_options, per_chunk = fit_options(args, len(data.x_train))
     test = pipeline(data.x_test, data.y_test, args.batch_size)
     keras.utils.set_random_seed(args.seed)
     distribution = strategy(args)
@@ -246,34 +275,34 @@ def train_side_by_side(args, data, build, compile_args, label=""):
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir)))
         keras.utils.set_random_seed(args.seed)
         # The same seed for both twins: the same batches.
-        train, pipeline_callbacks = training_pipeline(
-            data.x_train, data.y_train, args.batch_size, args.seed
+        train, pipeline_callbacks, steps = training_pipeline(
+            data.x_train, data.y_train, args.batch_size, args.seed, per_chunk
         )
         callbacks[:0] = pipeline_callbacks
+        if not args.quiet:
+            name = f"{label} {impl}".strip()
+            callbacks.append(_Progress(name, args.epochs, per_chunk))
         start = time.perf_counter()
         history = model.fit(
             train,
-            epochs=args.epochs,
+            epochs=args.epochs // per_chunk,
+            steps_per_epoch=steps,
             validation_data=test,
             shuffle=False,  # the pipeline shuffles, with the seed
-            verbose=0 if args.quiet else 2,
+            verbose=0,
             callbacks=callbacks,
-            **fit_extra,
         )
         seconds = time.perf_counter() - start
         losses = history.history["loss"]
         if model.stop_training or not np.isfinite(losses[-1]):  # TerminateOnNaN stopped it
-            epoch = history.epoch[-1] + 1 if history.epoch else 0
+            epoch = (history.epoch[-1] + 1) * per_chunk if history.epoch else 0
             raise RuntimeError(
                 f"{label or 'model'} ({impl}): training stopped at epoch {epoch} "
                 f"with loss {losses[-1]}"
             )
         metrics = model.evaluate(test, verbose=0, return_dict=True)
-        every = fit_extra["validation_freq"]
-        val_epochs = [e for e in history.epoch if (e + 1) % every == 0]
-        rows[impl] = Row(
-            f"{label} {impl}".strip(), metrics, seconds, None, history.history, val_epochs
-        )
+        ends = [(chunk + 1) * per_chunk for chunk in history.epoch]
+        rows[impl] = Row(f"{label} {impl}".strip(), metrics, seconds, None, history.history, ends)
         trained[impl] = model
     if len(trained) == 2:
         diff = max_weight_diff(trained["custom"], trained["builtin"])
@@ -342,13 +371,12 @@ def plot_histories(path, rows, metric="loss", title=""):
         # custom wide and pale, built-in thin on top: where they coincide,
         # both stay visible
         style = {"linewidth": 4, "alpha": 0.5} if "custom" in row.name else {"linewidth": 1.2}
-        line = ax.plot(row.history[metric], label=f"{row.name} train", **style)[0]
-        validation = row.history.get(f"val_{metric}", [])
+        epochs = row.epochs or range(1, len(row.history[metric]) + 1)
+        line = ax.plot(epochs, row.history[metric], label=f"{row.name} train", **style)[0]
         ax.plot(
-            (row.val_epochs or range(len(validation)))[: len(validation)],
-            validation,
+            epochs,
+            row.history[f"val_{metric}"],
             linestyle="--",
-            marker=".",
             color=line.get_color(),
             label=f"{row.name} test",
             **style,

@@ -48,16 +48,25 @@ def softmax_counterexample(args, data, names):
     sum to 1: a distribution over labels, not independent yes/no answers."""
     keras.utils.set_random_seed(args.seed)
     model = build("custom", data.x_train.shape[1:], len(names))
-    compile_options, _ = harness.fit_options(args, len(data.x_train))
+    compile_options, per_chunk = harness.fit_options(args, len(data.x_train))
     model.compile(
         optimizer=custom_layers.Adam(0.003),
         loss=custom_layers.CategoricalCrossentropy(from_logits=True),
         **compile_options,
     )
     targets = data.y_train / np.maximum(data.y_train.sum(axis=-1, keepdims=True), 1)
-    train, callbacks = harness.training_pipeline(data.x_train, targets, args.batch_size, args.seed)
+    train, callbacks, steps = harness.training_pipeline(
+        data.x_train, targets, args.batch_size, args.seed, per_chunk
+    )
     start = time.perf_counter()
-    model.fit(train, epochs=args.epochs, shuffle=False, verbose=0, callbacks=callbacks)
+    model.fit(
+        train,
+        epochs=args.epochs // per_chunk,
+        steps_per_epoch=steps,
+        shuffle=False,
+        verbose=0,
+        callbacks=callbacks,
+    )
     seconds = time.perf_counter() - start
     probabilities = activations.softmax(model.predict(data.x_test, verbose=0)).numpy()
     return label_scores(data.y_test, probabilities, names), seconds

@@ -197,6 +197,7 @@ def test_console_stays_clean_and_verbose_brings_the_logs_back(tmp_path):
     output = _run_recipe(data_dir)
     assert not _FRAMEWORK_LOG.findall(output), output
     assert "Building data set 'diabetes'" in output  # our one line instead of TFDS' output
-    assert "Epoch 3/3" in output and "linear custom" in output  # progress and the table
+    assert "linear custom: epochs 3/3" in output  # one progress line per chunk of epochs
+    assert "linear builtin " in output  # and the table
     verbose = _run_recipe(data_dir, "--verbose")
     assert _FRAMEWORK_LOG.search(verbose), verbose  # the pattern does find them
