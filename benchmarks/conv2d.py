@@ -9,7 +9,11 @@
     ``model.fit``;
 (c) outside the target, to show the limit: a wider inner layer, 64x64x16 ->
     16 filters 3x3 same + ReLU, batch 32, training step with dInput (its
-    im2col is 84 MB: the gather's memory traffic dominates).
+    im2col is 84 MB: the gather's memory traffic dominates);
+(d) dilated: the notes' layer with dilation_rate=2 (each 3x3 window spans
+    5x5 pixels), training step with dInput;
+(e) grouped: 32x32x32 -> 32 filters 3x3 same + ReLU in 4 groups (each
+    filter sees 8 channels), batch 32, training step with dInput.
 
 Both sides share weights and are timed in the same process with interleaved
 repeats in alternating order; the table shows the best of N per side and the
@@ -49,12 +53,14 @@ def _interleaved(tasks, repeats):
     return {name: np.array(t) for name, t in times.items()}
 
 
-def example_layer_tasks(batch=32, steps=10, channels=3, filters=32):
+def example_layer_tasks(batch=32, steps=10, channels=3, filters=32, size=64, **conv_args):
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.standard_normal((batch, 64, 64, channels)).astype("float32"))
+    x = tf.constant(rng.standard_normal((batch, size, size, channels)).astype("float32"))
     layers = {}
     for name, conv in IMPLS.items():
-        layers[name] = conv(filters=filters, kernel_size=(3, 3), padding="same", activation="relu")
+        layers[name] = conv(
+            filters=filters, kernel_size=(3, 3), padding="same", activation="relu", **conv_args
+        )
         layers[name].build(x.shape)
     layers["builtin"].set_weights(layers["custom"].get_weights())
     forward, train, train_dx = {}, {}, {}
@@ -124,12 +130,16 @@ def main(argv=None):
     forward, train, train_dx, n = example_layer_tasks()
     cnn, cnn_samples = small_cnn_tasks()
     *_, wide_dx, wide_n = example_layer_tasks(steps=3, channels=16, filters=16)
+    *_, dilated_dx, dilated_n = example_layer_tasks(dilation_rate=2)
+    *_, grouped_dx, grouped_n = example_layer_tasks(channels=32, size=32, groups=4)
     rows = [
         ("(a) notes' layer 64x64x3, forward", forward, n),
         ("(a) train step, first layer (no dInput)", train, n),
         ("(a) train step, inner layer (with dInput)", train_dx, n),
         ("(b) small CNN 28x28x1, model.fit", cnn, cnn_samples),
         ("(c) 64x64x16 -> 16, train step with dInput", wide_dx, wide_n),
+        ("(d) (a) with dilation 2, train step, dInput", dilated_dx, dilated_n),
+        ("(e) 32x32x32 -> 32, 4 groups, step, dInput", grouped_dx, grouped_n),
     ]
     print(f"best of {args.repeats} interleaved repeats, images/s; median: of the paired ratios")
     print(f"{'case':<44} {'custom':>9} {'built-in':>9} {'ratio':>7} {'median':>7}")

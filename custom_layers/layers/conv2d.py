@@ -1,13 +1,23 @@
 """Conv2D from the notes' formula: Output[i, j] = Σ_{m,n} Input[i+m, j+n]·Kernel[m, n].
 
-Generalised to a batch, channels, filters and stride (channels-last):
+Generalised to a batch, channels, filters, stride s, dilation d and groups G
+(channels-last; a channels-first input is transposed to it and back):
 
-    Output[b, i, j, k] = Σ_{m,n,c} Input[b, i·s_h + m, j·s_w + n, c]·Kernel[m, n, c, k] + bias[k]
+    Output[b, i, j, k] = Σ_{m,n,c} Input[b, i·s_h + m·d_h, j·s_w + n·d_w, g(k)·C/G + c]
+                                   ·Kernel[m, n, c, k] + bias[k]
+
+with c running over the C/G channels of group g(k) = ⌊k / (K/G)⌋ (K/G filters
+per group, kernel shape (k_h, k_w, C/G, K) as in Keras). With d = 1 and G = 1
+this is Output[b, i, j, k] = Σ_{m,n,c} Input[b, i·s_h + m, j·s_w + n, c]·Kernel[m, n, c, k]
++ bias[k]. A dilated kernel spans (k − 1)·d + 1 input pixels per axis (its
+extent): that, not k, sets the output size and the "same" padding.
 
 No built-in convolution is called. The sum is one matrix product ("im2col"):
-every window Input[b, i·s + m, j·s + n, :] is laid out as a row (or a
+every window Input[b, i·s + m·d, j·s + n·d, :] is laid out as a row (or a
 column), and the rows times the kernel reshaped to (k_h·k_w·C, filters) give
-every output at once. How the windows are laid out depends on the channels:
+every output at once; with groups, one batched product of G such products,
+each group's windows (its C/G channels) times its kernel columns.
+How the windows are laid out depends on the channels (per group):
 
 - C >= 5 ("rows"): one gather with indices computed once per input size
   copies each window's k_h·k_w pixels (C floats each) into a row; padding
@@ -26,14 +36,17 @@ The backward pass is written by hand (``keras.ops.custom_gradient``):
 
 - ∂L/∂Kernel = windowsᵀ · ∂L/∂Output, reusing the windows of the forward pass
   (its last row is ∂L/∂bias = Σ ∂L/∂Output);
-- ∂L/∂Input[p, q, c] = Σ_{i,j,m,n : i·s+m = p, j·s+n = q} ∂L/∂Output[i, j, k]·Kernel[m, n, c, k],
-  by one of two methods, picked by the layer's shapes (see ``_Geometry``).
+- ∂L/∂Input[p, q, c] = Σ_{i,j,m,n : i·s+m·d = p, j·s+n·d = q} ∂L/∂Output[i, j, k]·Kernel[m, n, c, k]
+  (k over the filters of c's group), by one of two methods, picked by the
+  layer's shapes (see ``_Geometry``).
 
 The data movement (transposes, pads, shifted slices, sums of shifted
 planes) is written in ``keras.ops`` and, on TensorFlow, compiled with XLA,
 which fuses it into single loops; TensorFlow alone would run one kernel and
 write one full tensor per op.
 """
+
+import numbers
 
 import keras
 import numpy as np
@@ -42,38 +55,81 @@ from keras import ops
 from custom_layers import _validation
 from custom_layers.layers._weights import KernelBiasLayer
 
-# Inputs with at most this many channels get their windows as columns.
+# Inputs with at most this many channels (per group) get their windows as columns.
 MAX_CHANNELS_FOR_COLUMNS = 4
+FORMATS = ("channels_last", "channels_first")
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _pair(name, value):
-    """An int or a pair of positive ints, as a tuple of two ints."""
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2:
-            raise ValueError(
-                f"Argument `{name}` must be an integer or a tuple of 2 integers. "
-                f"Received: {name}={value!r}"
-            )
-        try:
-            return tuple(_validation.positive_int(name, v) for v in value)
-        except ValueError:
-            raise ValueError(
-                f"Argument `{name}` must hold positive integers. Received: {name}={value!r}"
-            ) from None
-    return (_validation.positive_int(name, value),) * 2
+    """An int or a pair of positive ints, as a tuple of two ints.
+
+    The messages are Keras' for ``kernel_size``, ``strides`` and
+    ``dilation_rate``: "The `strides` argument must be a tuple of 2 integers.
+    Received strides=(1, 0), including values {0} that do not satisfy
+    `value > 0`"."""
+    message = f"The `{name}` argument must be a tuple of 2 integers. Received {name}={value!r}"
+    if _is_int(value):
+        pair = (value, value)
+    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(map(_is_int, value)):
+        pair = tuple(value)
+    else:
+        raise ValueError(message)
+    below = {int(v) for v in pair if v <= 0}
+    if below:
+        raise ValueError(f"{message}, including values {below} that do not satisfy `value > 0`")
+    return tuple(int(v) for v in pair)
 
 
-def output_length(n, k, s, padding):
-    """Output size along one axis: ⌊(n − k)/s⌋ + 1 for valid, ⌈n/s⌉ for same."""
+def _groups(groups, filters):
+    """``groups`` as an int dividing ``filters`` (Keras' messages)."""
+    if not _is_int(groups) or groups <= 0:
+        raise ValueError(
+            f"The number of groups must be a positive integer. Received: groups={groups!r}."
+        )
+    if filters % groups:
+        raise ValueError(
+            "The number of filters must be evenly divisible by the number of groups. "
+            f"Received: groups={groups}, filters={filters}."
+        )
+    return int(groups)
+
+
+def _data_format(data_format):
+    """The data format, "channels_last" or "channels_first" (any case);
+    ``None`` is ``keras.config.image_data_format()``."""
+    if data_format is None:
+        return keras.config.image_data_format()
+    if isinstance(data_format, str) and data_format.lower() in FORMATS:
+        return data_format.lower()
+    raise ValueError(
+        "The `data_format` argument must be one of {'channels_first', 'channels_last'}. "
+        f"Received: data_format={data_format!r}"
+    )
+
+
+def extent(k, d=1):
+    """Input pixels a kernel of size k with dilation d spans: (k − 1)·d + 1."""
+    return (k - 1) * d + 1
+
+
+def output_length(n, k, s, padding, d=1):
+    """Output size along one axis, e = (k − 1)·d + 1 the kernel's extent:
+    ⌊(n − e)/s⌋ + 1 for valid (0 when n < e), ⌈n/s⌉ for same."""
     if padding == "valid":
-        return (n - k) // s + 1 if n >= k else 0
+        e = extent(k, d)
+        return (n - e) // s + 1 if n >= e else 0
     return -(-n // s)
 
 
-def same_padding(n, k, s):
+def same_padding(n, k, s, d=1):
     """(before, after) zeros along one axis for padding="same", as Keras/TF:
-    total max((⌈n/s⌉ − 1)·s + k − n, 0), the odd one after (bottom/right)."""
-    total = max((output_length(n, k, s, "same") - 1) * s + k - n, 0)
+    total max((⌈n/s⌉ − 1)·s + e − n, 0) with e = (k − 1)·d + 1, the odd one
+    after (bottom/right)."""
+    total = max((output_length(n, k, s, "same") - 1) * s + extent(k, d) - n, 0)
     return total // 2, total - total // 2
 
 
@@ -92,20 +148,21 @@ def _compiled(function):
     return tf.function(function, jit_compile=True, autograph=False, reduce_retracing=True)
 
 
-def _window_indices(source_hw, out_hw, kernel_hw, strides, offset):
+def _window_indices(source_hw, out_hw, kernel_hw, strides, offset, dilation=(1, 1)):
     """Flat gather indices of every window, with positions outside the source
     mapped to the zero slot at index source_h·source_w.
 
     Output (i, j) with kernel offset (m, n) reads source position
-    (i·s_h + m − offset_h, j·s_w + n − offset_w): the offset is the padding
-    before the source, and anything outside the source is a padding zero.
+    (i·s_h + m·d_h − offset_h, j·s_w + n·d_w − offset_w): the offset is the
+    padding before the source, and anything outside the source is a padding zero.
 
     Returns an int32 array of shape (out_h·out_w·k_h·k_w,), ordered
     (i, j, m, n), so that a gather + reshape gives rows of (m, n, c).
     """
     axes = []
-    for size, out, k, s, off in zip(source_hw, out_hw, kernel_hw, strides, offset, strict=True):
-        grid = np.arange(out)[:, None] * s + np.arange(k)[None, :] - off  # (out, k)
+    per_axis = zip(source_hw, out_hw, kernel_hw, strides, offset, dilation, strict=True)
+    for size, out, k, s, off, d in per_axis:
+        grid = np.arange(out)[:, None] * s + np.arange(k)[None, :] * d - off  # (out, k)
         valid = (grid >= 0) & (grid < size)
         axes.append((np.where(valid, grid, 0), valid))
     (rows, rows_ok), (cols, cols_ok) = axes
@@ -153,10 +210,27 @@ def _single_channel_windows_as_rows(x, indices, window_size, ones_slot):
     return ops.reshape(ops.transpose(windows, (2, 0, 1)), (-1, window_size))
 
 
+def _grouped_windows_as_rows(x, indices, window_size, groups):
+    """Gather every window of x (B, H, W, C), group by group: (G, B·P,
+    window_size·C/G), row (b, i, j) of group g holding the window's values
+    in that group's C/G channels. The input is made group-major (G, B, H·W,
+    C/G) first (a copy of the input, not of the windows), so that one
+    gather copies C/G contiguous floats per index."""
+    height, width, channels = x.shape[1], x.shape[2], x.shape[3]
+    group = channels // groups
+    planes = ops.transpose(ops.reshape(x, (-1, height * width, groups, group)), (2, 0, 1, 3))
+    windows = ops.take(_append_slots(planes, 2), indices, axis=2)  # (G, B, P·window, C/G)
+    return ops.reshape(windows, (groups, -1, window_size * group))
+
+
 class _Geometry:
-    """Everything about one (input size, kernel, stride, padding) that does
-    not depend on the values: output size, padding, gather indices, and the
-    compiled data-movement functions.
+    """Everything about one (input size, kernel, stride, dilation, padding)
+    that does not depend on the values: output size, padding, gather
+    indices, and the compiled data-movement functions.
+
+    Kernel offset m reads padded input row i·s + m·d. Writing that row as
+    r + s·(i + t), the offset lands in phase r = (m·d) mod s, shifted by
+    t = (m·d) div s rows of its phase (without dilation: m = r + s·t).
 
     The input gradient has two methods; ``input_gradient_by_windows`` picks
     one by the values each handles per output position.
@@ -164,100 +238,122 @@ class _Geometry:
     *By windows*: ∂Windows = ∂Output · Kernelᵀ (one product, exactly the
     multiplications of the forward pass), then every input pixel sums the
     window entries that read it ("col2im"): for each kernel offset (m, n) the
-    plane ∂Windows[:, :, :, m, n, :] is added at rows i·s + m, columns
-    j·s + n. Done phase by phase (padded row p = r + s·u with r = p mod s
-    receives the offsets m = r + s·t at u = i + t), each phase is a sum of
-    shifted planes, and the phases are interleaved: no scatter, no dilation
-    zeros. Moves out_h·out_w·k_h·k_w·C per image.
+    plane ∂Windows[:, :, :, m, n, :] is added at rows i·s + m·d, columns
+    j·s + n·d. Done phase by phase (the offsets of phase r are added at phase
+    rows i + t), each phase is a sum of shifted planes, and the phases are
+    interleaved: no scatter, no dilation zeros. Moves out_h·out_w·k_h·k_w·C
+    per image.
 
     *By phases*: input row p (in padded coordinates) receives
-    ∂Output[i]·Kernel[m] for every p = i·s + m; with p = r + s·u (phase
-    r = p mod s) these are the offsets m = r + s·t, and i = u − t. So each
-    phase is a stride-1 correlation of ∂Output with the sub-kernel
-    Kernel[r + s·t], t = 0..T−1, T = ⌈k/s⌉. The windows over ∂Output are the
-    same for every phase: one gather serves all s_h·s_w phases, and one
-    matrix product with the sub-kernels side by side computes them all;
-    interleaving the phases gives the input gradient. Moves
-    U·V·T_h·T_w·filters per image: the cheaper one when filters ≪ channels.
+    ∂Output[i]·Kernel[m] for every p = i·s + m·d; with p = r + s·u (phase
+    r = p mod s) these are the offsets of phase r, each at i = u − t. So each
+    phase is a stride-1 correlation of ∂Output with the sub-kernel of its
+    offsets: taps t = 0..T−1 (δ apart: the shifts m·d when s = 1, else every
+    shift, the sub-kernel holding zeros where no offset lands). The windows
+    over ∂Output are the same for every phase: one gather serves all s_h·s_w
+    phases, and one matrix product with the sub-kernels side by side
+    computes them all; interleaving the phases gives the input gradient.
+    Moves U·V·T_h·T_w·filters per image: the cheaper one when
+    filters ≪ channels.
     """
 
-    def __init__(self, in_hw, kernel_hw, strides, padding):
+    def __init__(self, in_hw, kernel_hw, strides, padding, dilation=(1, 1)):
         self.in_hw, self.kernel_hw, self.strides = in_hw, kernel_hw, strides
-        self.out_hw = tuple(
-            output_length(n, k, s, padding)
-            for n, k, s in zip(in_hw, kernel_hw, strides, strict=True)
-        )
+        self.dilation = dilation
+        axes = tuple(zip(in_hw, kernel_hw, strides, dilation, strict=True))
+        self.out_hw = tuple(output_length(n, k, s, padding, d) for n, k, s, d in axes)
         if padding == "same":
-            self.before = tuple(
-                same_padding(n, k, s)[0] for n, k, s in zip(in_hw, kernel_hw, strides, strict=True)
-            )
+            self.before = tuple(same_padding(n, k, s, d)[0] for n, k, s, d in axes)
         else:
             self.before = (0, 0)
-        # Padded rows/columns the windows reach: (out − 1)·s + k.
+        # Padded rows/columns the windows reach: (out − 1)·s + (k − 1)·d + 1.
         self.reach = tuple(
-            (out - 1) * s + k for out, k, s in zip(self.out_hw, kernel_hw, strides, strict=True)
+            (out - 1) * s + extent(k, d)
+            for out, (_, k, s, d) in zip(self.out_hw, axes, strict=True)
         )
-        # Forward, as rows: output (i, j) reads input (i·s + m − pad_top, j·s + n − pad_left).
-        self.forward = _window_indices(in_hw, self.out_hw, kernel_hw, strides, self.before)
+        # Forward, as rows: output (i, j) reads input (i·s + m·d − pad_top, j·s + n·d − pad_left).
+        self.forward = _window_indices(
+            in_hw, self.out_hw, kernel_hw, strides, self.before, dilation
+        )
         # The same, each window followed by the ones slot (index H·W + 1):
         # the bias then rides in the matrix product, and its gradient too.
         windows = self.forward.reshape(-1, kernel_hw[0] * kernel_hw[1])
         ones = np.full((len(windows), 1), in_hw[0] * in_hw[1] + 1, dtype="int32")
         self.forward_with_bias = np.concatenate([windows, ones], axis=1).reshape(-1)
 
-        # Input gradient, by phases (see the class docstring).
-        self.taps = tuple(-(-k // s) for k, s in zip(kernel_hw, strides, strict=True))  # T
+        # Shifts t = (m·d) div s take the values 0..⌊(k − 1)·d / s⌋.
+        self.shifts = tuple((k - 1) * d // s + 1 for _, k, s, d in axes)
+        # Input gradient, by phases (see the class docstring): T taps, δ apart.
+        self.tap_step = tuple(d if s == 1 else 1 for _, _, s, d in axes)
+        self.taps = tuple(
+            (shifts - 1) // step + 1
+            for shifts, step in zip(self.shifts, self.tap_step, strict=True)
+        )
         self.phase_hw = tuple(  # U, V: phase rows covering padded rows < pad + n
             -(-(b + n) // s) for b, n, s in zip(self.before, in_hw, strides, strict=True)
         )
-        # Window offset t' reads ∂Output[u + t' − (T − 1)] = ∂Output[u − t], t = T − 1 − t'.
+        # Window tap j reads ∂Output[u + (j − (T − 1))·δ] = ∂Output[u − t], t = (T − 1 − j)·δ.
         self.backward = _window_indices(
-            self.out_hw, self.phase_hw, self.taps, (1, 1), tuple(t - 1 for t in self.taps)
+            self.out_hw,
+            self.phase_hw,
+            self.taps,
+            (1, 1),
+            tuple((t - 1) * step for t, step in zip(self.taps, self.tap_step, strict=True)),
+            self.tap_step,
         )
         self._phase_kernels = {}
         self.shifted_planes = _compiled(self._shifted_planes)
         self.col2im = _compiled(self._col2im)
+        self.grouped_col2im = _compiled(self._grouped_col2im)
 
     def windows_as_columns(self, channels):
-        """Whether inputs with ``channels`` channels get their windows as columns."""
+        """Whether inputs with ``channels`` channels (per group) get their windows as columns."""
         return channels <= MAX_CHANNELS_FOR_COLUMNS
 
     def _shifted_planes(self, x, ones_row):
         """x (B, H, W, C) as rows of out_w floats for the column gather.
 
         Row ((n·C + c)·B + b)·R_h + p holds the padded input
-        x[b, p − pad_top, j·s_w + n − pad_left, c] for j < out_w (R_h = reach
-        of the windows in padded rows): each kernel column n shifts the
+        x[b, p − pad_top, j·s_w + n·d_w − pad_left, c] for j < out_w (R_h =
+        reach of the windows in padded rows): each kernel column n shifts the
         channel-planar input once. With ``ones_row`` a row of ones follows.
         """
         (reach_h, reach_w), (top, left) = self.reach, self.before
         (in_h, in_w), stride_w, out_w = self.in_hw, self.strides[1], self.out_hw[1]
+        dilation_w = self.dilation[1]
         planes = ops.transpose(x, (3, 0, 1, 2))  # (C, B, H, W)
         pad_h, pad_w = (top, max(reach_h - top - in_h, 0)), (left, max(reach_w - left - in_w, 0))
         planes = ops.pad(planes, ((0, 0), (0, 0), pad_h, pad_w))[:, :, :reach_h, :reach_w]
         last = (out_w - 1) * stride_w + 1
         shifted = ops.stack(
-            [planes[..., n : n + last : stride_w] for n in range(self.kernel_hw[1])]
+            [
+                planes[..., n * dilation_w : n * dilation_w + last : stride_w]
+                for n in range(self.kernel_hw[1])
+            ]
         )  # (k_w, C, B, R_h, out_w)
         rows = ops.reshape(shifted, (-1, out_w))
         if ones_row:
             rows = ops.concatenate([rows, ops.ones((1, out_w), dtype=rows.dtype)], axis=0)
         return rows
 
-    def column_indices(self, batch, channels, ones_row):
+    def column_indices(self, batch, channels, ones_row, groups=1):
         """Gather indices of ``_shifted_planes``' rows, in the order
-        (m, n, c, b, i) (then the ones row for every (b, i)): the gathered
-        runs of out_w floats form windows as columns, (k_h·k_w·C [+1], B·out_h·out_w).
-        The batch size is only known at run time, so part of it is computed then."""
-        (kh, kw), (reach_h, out_h), stride_h = (
-            self.kernel_hw,
-            (self.reach[0], self.out_hw[0]),
-            self.strides[0],
+        (g, m, n, c, b, i) with c over the C/G channels of group g (then the
+        ones row for every (b, i)): the gathered runs of out_w floats form
+        windows as columns, (k_h·k_w·C [+1], B·out_h·out_w), group after
+        group. The batch size is only known at run time, so part of it is
+        computed then."""
+        (kh, kw), (reach_h, out_h) = self.kernel_hw, (self.reach[0], self.out_hw[0])
+        stride_h, dilation_h, group = self.strides[0], self.dilation[0], channels // groups
+        block = (  # n·C + g·C/G + c
+            np.arange(kw)[None, :, None] * channels
+            + np.arange(groups)[:, None, None] * group
+            + np.arange(group)[None, None, :]
         )
-        block = np.arange(kw * channels, dtype="int32").reshape(1, kw, channels, 1, 1)  # n·C + c
-        rows = (np.arange(out_h) * stride_h)[None, :] + np.arange(kh)[:, None]  # i·s + m
-        rows = rows.astype("int32").reshape(kh, 1, 1, 1, out_h)
-        images = ops.reshape(ops.arange(batch, dtype="int32"), (1, 1, 1, -1, 1))
+        block = block.astype("int32").reshape(groups, 1, kw, group, 1, 1)
+        rows = (np.arange(out_h) * stride_h)[None, :] + np.arange(kh)[:, None] * dilation_h
+        rows = rows.astype("int32").reshape(1, kh, 1, 1, 1, out_h)  # i·s + m·d
+        images = ops.reshape(ops.arange(batch, dtype="int32"), (1, 1, 1, 1, -1, 1))
         indices = ops.reshape((block * batch + images) * reach_h + rows, (-1,))
         if ones_row:
             ones = ops.full((batch * out_h,), kw * channels * batch * reach_h, dtype="int32")
@@ -267,20 +363,24 @@ class _Geometry:
     def _col2im(self, d_windows):
         """Input gradient (B, H, W, C) from ∂Windows (B, out_h, out_w, k_h, k_w, C)."""
         (kh, kw), (s_h, s_w), (out_h, out_w) = self.kernel_hw, self.strides, self.out_hw
-        (taps_h, taps_w), (top, left), (in_h, in_w) = self.taps, self.before, self.in_hw
-        u, v, channels = out_h + taps_h - 1, out_w + taps_w - 1, d_windows.shape[-1]
+        (d_h, d_w), (top, left), (in_h, in_w) = self.dilation, self.before, self.in_hw
+        u, v, channels = out_h + self.shifts[0] - 1, out_w + self.shifts[1] - 1, d_windows.shape[-1]
         grid = []
         for r in range(s_h):
             phase_row = []
             for q in range(s_w):
-                # Padded position (r + s·u', q + s·v') receives offset (r + s·t, q + s·t')
-                # of window (u' − t, v' − t'): a sum of shifted planes.
+                # Offset (m, n) of window (i, j) lands at padded (i·s + m·d, j·s + n·d):
+                # in phase (r, q) = ((m·d) mod s, (n·d) mod s) at phase position
+                # (i + t, j + t'), t = (m·d) div s: a sum of shifted planes.
                 total = None
-                for t in range(taps_h):
-                    for t2 in range(taps_w):
-                        m, n = r + s_h * t, q + s_w * t2
-                        if m >= kh or n >= kw:
+                for m in range(kh):
+                    if m * d_h % s_h != r:
+                        continue
+                    t = m * d_h // s_h
+                    for n in range(kw):
+                        if n * d_w % s_w != q:
                             continue
+                        t2 = n * d_w // s_w
                         plane = ops.pad(
                             d_windows[:, :, :, m, n, :],
                             ((0, 0), (t, u - out_h - t), (t2, v - out_w - t2), (0, 0)),
@@ -297,42 +397,63 @@ class _Geometry:
             padded = ops.pad(padded, ((0, 0), (0, short_h), (0, short_w), (0, 0)))
         return padded[:, top : top + in_h, left : left + in_w, :]
 
-    def phase_kernel_indices(self, channels, filters):
-        """Flat indices into Kernel (k_h·k_w·C·K values, then a zero) laying out
-        the sub-kernels of every phase side by side, (T_h·T_w·K, s_h·s_w·C):
-        entry ((t_h, t_w, k), (r_h, r_w, c)) is Kernel[r_h + s_h·(T_h − 1 − t_h),
-        r_w + s_w·(T_w − 1 − t_w), c, k], or the zero where that offset is
-        outside the kernel (window offset t' reads ∂Output[u − t], t = T − 1 − t')."""
-        key = (channels, filters)
+    def _grouped_col2im(self, d_windows):
+        """Input gradient (B, H, W, C) from every group's ∂Windows
+        (G, B·out_h·out_w, k_h·k_w·C/G): the groups' channels side by side,
+        then ``_col2im`` (XLA fuses the reordering into its sums)."""
+        groups, size = d_windows.shape[0], d_windows.shape[2]
+        (kh, kw), (out_h, out_w) = self.kernel_hw, self.out_hw
+        group = size // (kh * kw)
+        d_windows = ops.reshape(d_windows, (groups, -1, out_h, out_w, kh, kw, group))
+        d_windows = ops.transpose(d_windows, (1, 2, 3, 4, 5, 0, 6))
+        return self._col2im(ops.reshape(d_windows, (-1, out_h, out_w, kh, kw, groups * group)))
+
+    def phase_kernel_indices(self, channels, filters, groups=1):
+        """Flat indices into Kernel (k_h, k_w, C/G, K values, then a zero)
+        laying out the sub-kernels of every phase side by side,
+        (T_h·T_w·K, s_h·s_w·C) for one group, else (G, T_h·T_w·K/G,
+        s_h·s_w·C/G): entry ((t_h, t_w, k), (r_h, r_w, c)) of group g is
+        Kernel[m_h, m_w, c, g·K/G + k] for the offsets with m·d = r + s·t,
+        t = (T − 1 − tap)·δ, or the zero where no offset lands there (window
+        tap j reads ∂Output[u − t]). ``channels`` is the kernel's C/G."""
+        key = (channels, filters, groups)
         if key not in self._phase_kernels:
             per_axis = []
-            for k, s, taps in zip(self.kernel_hw, self.strides, self.taps, strict=True):
-                m = np.arange(s)[None, :] + s * (taps - 1 - np.arange(taps)[:, None])  # (T, s)
-                per_axis.append((np.where(m < k, m, 0), m < k))
+            axes = (self.kernel_hw, self.strides, self.dilation, self.taps, self.tap_step)
+            for k, s, d, taps, step in zip(*axes, strict=True):
+                shift = (taps - 1 - np.arange(taps))[:, None] * step
+                landing = np.arange(s)[None, :] + s * shift  # (T, s): m·d
+                ok = (landing % d == 0) & (landing // d < k)
+                per_axis.append((np.where(ok, landing // d, 0), ok))
             (m_h, ok_h), (m_w, ok_w) = per_axis
-            kw = self.kernel_hw[1]
-            # axes (t_h, t_w, k, r_h, r_w, c)
-            offset = m_h[:, None, None, :, None, None] * kw + m_w[None, :, None, None, :, None]
-            c = np.arange(channels)[None, None, None, None, None, :]
-            k = np.arange(filters)[None, None, :, None, None, None]
+            kw, per_group = self.kernel_hw[1], filters // groups
+            # axes (g, t_h, t_w, k, r_h, r_w, c)
+            offset = (
+                m_h[None, :, None, None, :, None, None] * kw
+                + m_w[None, None, :, None, None, :, None]
+            )
+            c = np.arange(channels).reshape(1, 1, 1, 1, 1, 1, -1)
+            k = np.arange(filters).reshape(groups, 1, 1, per_group, 1, 1, 1)
             flat = (offset * channels + c) * filters + k
-            ok = ok_h[:, None, None, :, None, None] & ok_w[None, :, None, None, :, None]
+            ok = ok_h[None, :, None, None, :, None, None] & ok_w[None, None, :, None, None, :, None]
             zero = np.prod(self.kernel_hw) * channels * filters
-            flat = np.where(ok, flat, zero)  # (T_h, T_w, K, s_h, s_w, C)
-            taps = self.taps[0] * self.taps[1]
-            phases = self.strides[0] * self.strides[1]
+            flat = np.where(ok, flat, zero)  # (G, T_h, T_w, K/G, s_h, s_w, C/G)
+            shape = (
+                self.taps[0] * self.taps[1] * per_group,
+                self.strides[0] * self.strides[1] * channels,
+            )
             self._phase_kernels[key] = flat.astype("int32").reshape(
-                taps * filters, phases * channels
+                shape if groups == 1 else (groups, *shape)
             )
         return self._phase_kernels[key]
 
     def input_gradient_by_windows(self, channels, filters):
         """Whether the input gradient goes by windows: when the windows hold
         no more values per output position (k_h·k_w·C) than the phases'
-        sub-kernels (s_h·s_w·T_h·T_w·K). Measured over eleven layer shapes
-        (C, K from 8 to 64, strides 1 and 2, kernels 1 to 5), this picks the
-        faster method every time; the phases' gather costs more per value
-        than the windows' compiled col2im."""
+        sub-kernels (s_h·s_w·T_h·T_w·K), per group. Measured over eleven
+        layer shapes (C, K from 8 to 64, strides 1 and 2, kernels 1 to 5),
+        this picks the faster method every time; the phases' gather costs
+        more per value than the windows' compiled col2im."""
         by_windows = np.prod(self.kernel_hw) * channels
         by_phases = np.prod(self.strides) * np.prod(self.taps) * filters
         return by_windows <= by_phases
@@ -387,14 +508,17 @@ def _windows(x, geometry, window, channels, with_bias):
     return _windows_as_rows(x, indices, window + int(with_bias), ones_slot=with_bias)
 
 
-def correlate(x, kernel, bias, geometry):
-    """Σ_{m,n,c} x[b, i·s + m, j·s + n, c]·kernel[m, n, c, k] + bias[k], hand-written gradient.
+def correlate(x, kernel, bias, geometry, groups=1):
+    """Σ_{m,n,c} x[b, i·s + m·d, j·s + n·d, g(k)·C/G + c]·kernel[m, n, c, k] + bias[k],
+    hand-written gradient.
 
     Args:
         x: (B, H, W, C) input.
-        kernel: (k_h, k_w, C, K) kernel.
+        kernel: (k_h, k_w, C/G, K) kernel.
         bias: (K,) bias, or ``None``.
-        geometry: the ``_Geometry`` of this input size, kernel, stride, padding.
+        geometry: the ``_Geometry`` of this input size, kernel, stride,
+            dilation, padding.
+        groups: G, dividing C and K; filter k reads group g(k) = ⌊k / (K/G)⌋.
 
     Returns:
         (B, out_h, out_w, K).
@@ -404,8 +528,12 @@ def correlate(x, kernel, bias, geometry):
     matrix as many extra rows, the first holding the bias. One product gives
     conv + bias, and the kernel-gradient product gives the bias gradient
     (Σ ∂Output) in the first extra row, instead of a separate addition and
-    reduction over the output.
+    reduction over the output. (With groups the bias is added after the
+    product, and its gradient is autodiff's sum.)
     """
+    if groups > 1:
+        outputs = _correlate_groups(x, kernel, geometry, groups)
+        return outputs if bias is None else ops.add(outputs, bias)
     kh, kw, channels, filters = kernel.shape
     window = kh * kw
     out_h, out_w = geometry.out_hw
@@ -457,33 +585,124 @@ def correlate(x, kernel, bias, geometry):
     return _correlate_with_bias(x, kernel, ops.cast(bias, bias.dtype))
 
 
+def _group_major(values, groups):
+    """(N, G·W) as (G, N, W): column g·W + w of row n goes to [g, n, w]."""
+    return ops.transpose(ops.reshape(values, (values.shape[0], groups, -1)), (1, 0, 2))
+
+
+def _correlate_groups(x, kernel, geometry, groups):
+    """``correlate`` for G > 1 groups, without bias: one batched product of
+    every group's windows (its C/G channels) times its K/G kernel columns.
+
+    The windows come group after group from one gather (as columns when C/G
+    is small, else as rows of the group-major input); the products are
+    batched over the groups, and so are the backward's: ∂Kernel_g =
+    Windows_gᵀ·∂Output_g, and ∂Input by windows (∂Windows_g = ∂Output_g ·
+    Kernel_gᵀ, then one col2im over all channels) or by phases (every
+    group's sub-kernels applied to windows of its ∂Output channels).
+    """
+    kh, kw, group, filters = kernel.shape
+    per_group, size = filters // groups, kh * kw * group
+    out_h, out_w = geometry.out_hw
+    as_columns = geometry.windows_as_columns(group)
+
+    def _windows_of(x):
+        if as_columns:  # (G, size, B·P)
+            rows = geometry.shifted_planes(x, False)
+            indices = geometry.column_indices(ops.shape(x)[0], group * groups, False, groups)
+            return ops.reshape(ops.take(rows, indices, axis=0), (groups, size, -1))
+        return _grouped_windows_as_rows(x, geometry.forward, kh * kw, groups)  # (G, B·P, size)
+
+    @ops.custom_gradient
+    def _correlate(x, kernel):
+        windows = _windows_of(x)
+        matrices = _group_major(ops.reshape(kernel, (size, filters)), groups)  # (G, size, K/G)
+        y = ops.matmul(ops.transpose(windows, (0, 2, 1)) if as_columns else windows, matrices)
+        y = ops.reshape(ops.transpose(y, (1, 0, 2)), (-1, out_h, out_w, filters))
+
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            by_group = ops.transpose(
+                ops.reshape(upstream, (-1, groups, per_group)), (1, 0, 2)
+            )  # (G, B·P, K/G)
+            d_matrices = ops.matmul(
+                windows if as_columns else ops.transpose(windows, (0, 2, 1)), by_group
+            )
+            d_kernel = ops.reshape(ops.transpose(d_matrices, (1, 0, 2)), kernel.shape)
+            if geometry.input_gradient_by_windows(group, per_group):
+                d_windows = ops.matmul(by_group, ops.transpose(matrices, (0, 2, 1)))
+                d_x = geometry.grouped_col2im(d_windows)
+            else:
+                d_x = _grouped_input_gradient_by_phases(upstream, kernel, geometry, groups)
+            return d_x, d_kernel
+
+        return y, grad
+
+    return _correlate(ops.cast(x, x.dtype), ops.cast(kernel, kernel.dtype))
+
+
+def _grouped_input_gradient_by_phases(upstream, kernel, geometry, groups):
+    """``_input_gradient_by_phases`` for G groups: each group's phases come
+    from windows over its K/G channels of ∂Output and its sub-kernels, in
+    one batched product."""
+    group, filters = kernel.shape[2:]
+    (taps_h, taps_w), (s_h, s_w) = geometry.taps, geometry.strides
+    (u, v), (in_h, in_w), (top, left) = geometry.phase_hw, geometry.in_hw, geometry.before
+    flat_kernel = ops.pad(ops.reshape(kernel, (-1,)), ((0, 1),))
+    indices = geometry.phase_kernel_indices(group, filters, groups)
+    phases = ops.take(flat_kernel, indices, axis=0)  # (G, T·K/G, s_h·s_w·C/G)
+    rows = _grouped_windows_as_rows(upstream, geometry.backward, taps_h * taps_w, groups)
+    d_x = ops.matmul(rows, phases)  # (G, B·U·V, s_h·s_w·C/G)
+    d_x = ops.reshape(d_x, (groups, -1, u, v, s_h, s_w, group))
+    d_x = ops.transpose(d_x, (1, 2, 4, 3, 5, 0, 6))  # (B, U, s_h, V, s_w, G, C/G)
+    d_x = ops.reshape(d_x, (-1, u * s_h, v * s_w, groups * group))
+    return d_x[:, top : top + in_h, left : left + in_w, :]
+
+
 @keras.saving.register_keras_serializable(package="custom_layers")
 class Conv2D(KernelBiasLayer):
     """2D convolution (cross-correlation, as in Keras) from the notes' formula.
 
-    Output[b, i, j, k] = Σ_{m,n,c} Input[b, i·s_h + m, j·s_w + n, c]·Kernel[m, n, c, k] + bias[k],
-    then the activation. ``padding="same"`` adds the zeros Keras adds
-    (the odd one at the bottom/right), so outputs equal ``keras.layers.Conv2D``'s
-    for the same weights; the kernel layout (k_h, k_w, C, filters) is Keras'.
+    Output[b, i, j, k] = Σ_{m,n,c} Input[b, i·s_h + m·d_h, j·s_w + n·d_w, g(k)·C/G + c]
+    ·Kernel[m, n, c, k] + bias[k], then the activation; c runs over the C/G
+    channels of filter k's group g(k) = ⌊k / (K/G)⌋. With the defaults
+    (d = 1, G = 1) this is the notes' Output[i, j] = Σ_{m,n} Input[i+m, j+n]·Kernel[m, n]
+    with batch, channels, filters and stride. ``padding="same"`` adds the
+    zeros Keras adds (the odd one at the bottom/right), so outputs equal
+    ``keras.layers.Conv2D``'s for the same weights; the kernel layout
+    (k_h, k_w, C/G, filters) is Keras'.
 
     Args:
-        filters: number of kernels K, a positive integer.
+        filters: number of kernels K, a positive integer divisible by ``groups``.
         kernel_size: int or (k_h, k_w), positive.
         strides: int or (s_h, s_w), positive. Default (1, 1).
         padding: ``"valid"`` (no zeros) or ``"same"`` (output size ⌈n/s⌉).
+        data_format: ``"channels_last"`` (inputs (batch, height, width,
+            channels)), ``"channels_first"`` (batch, channels, height, width)
+            or ``None`` for ``keras.config.image_data_format()``.
+        dilation_rate: int or (d_h, d_w), positive: kernel offset m reads
+            the input d·m pixels on, so a kernel spans (k − 1)·d + 1 pixels.
+            As in Keras, a dilation above 1 cannot go with a stride above 1.
+        groups: G, a positive integer dividing ``filters`` and the input
+            channels: filters g·K/G ... (g + 1)·K/G − 1 see only input
+            channels g·C/G ... (g + 1)·C/G − 1.
         activation: as for ``custom_layers.Dense``; ``None`` is linear.
         use_bias: whether to add bias[k].
         kernel_initializer, bias_initializer: Keras' defaults
             ``"glorot_uniform"`` and ``"zeros"``.
-        kernel_regularizer, bias_regularizer, kernel_constraint,
-        bias_constraint: optional, as in Keras.
+        kernel_regularizer, bias_regularizer: optional, as in Keras.
+        activity_regularizer: optional, as in Keras (handled by the base layer).
+        kernel_constraint, bias_constraint: optional, as in Keras.
         **kwargs: base layer arguments (``name``, ``dtype``, ``input_shape``...).
+            Keras' LoRA options ``lora_rank`` and ``lora_alpha`` are not
+            implemented: only their default ``None`` is accepted.
 
     Input shape:
-        (batch, height, width, channels), height and width known.
+        (batch, height, width, channels), or (batch, channels, height, width)
+        with ``data_format="channels_first"``; height and width known.
 
     Output shape:
-        (batch, out_h, out_w, filters).
+        (batch, out_h, out_w, filters), or (batch, filters, out_h, out_w).
 
     Example (the notes'):
 
@@ -497,18 +716,24 @@ class Conv2D(KernelBiasLayer):
         kernel_size,
         strides=(1, 1),
         padding="valid",
+        data_format=None,
+        dilation_rate=(1, 1),
+        groups=1,
         activation=None,
         use_bias=True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         kernel_regularizer=None,
         bias_regularizer=None,
+        activity_regularizer=None,
         kernel_constraint=None,
         bias_constraint=None,
         **kwargs,
     ):
         # `input_shape=(64, 64, 3)` as in the notes is handled (with Keras'
-        # own warning) by the base layer, exactly as for keras.layers.Conv2D.
+        # own warning) by the base layer, exactly as for keras.layers.Conv2D;
+        # so is `activity_regularizer`.
+        _reject_lora(kwargs)
         super().__init__(
             activation=activation,
             use_bias=use_bias,
@@ -516,6 +741,7 @@ class Conv2D(KernelBiasLayer):
             bias_initializer=bias_initializer,
             kernel_regularizer=kernel_regularizer,
             bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
             kernel_constraint=kernel_constraint,
             bias_constraint=bias_constraint,
             **kwargs,
@@ -523,48 +749,85 @@ class Conv2D(KernelBiasLayer):
         self.filters = _validation.positive_int("filters", filters)
         self.kernel_size = _pair("kernel_size", kernel_size)
         self.strides = _pair("strides", strides)
+        self.dilation_rate = _pair("dilation_rate", dilation_rate)
         if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
             raise ValueError(
                 f"Argument `padding` must be 'valid' or 'same'. Received: padding={padding!r}"
             )
         self.padding = padding.lower()
+        self.data_format = _data_format(data_format)
+        self.groups = _groups(groups, self.filters)
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(
+                "`strides > 1` not supported in conjunction with `dilation_rate > 1`. "
+                f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}"
+            )
         self.input_spec = keras.layers.InputSpec(ndim=4)
         self._geometries = {}
 
+    @property
+    def _channel_axis(self):
+        return -1 if self.data_format == "channels_last" else 1
+
+    def _spatial(self, shape):
+        """(height, width) of an input or output shape in this layer's data format."""
+        return tuple(shape[1:3] if self.data_format == "channels_last" else shape[2:4])
+
     def build(self, input_shape):
         if len(input_shape) != 4:
+            order = (
+                "height, width, channels" if self._channel_axis == -1 else "channels, height, width"
+            )
             raise ValueError(
-                "Conv2D expects inputs of rank 4 (batch, height, width, channels). "
+                f"Conv2D expects inputs of rank 4 (batch, {order}). "
                 f"Received: input_shape={input_shape}"
             )
-        channels = input_shape[-1]
+        channels = input_shape[self._channel_axis]
         if channels is None:
             raise ValueError(
                 "The channel dimension of the inputs to `Conv2D` must be known. "
                 f"Received: input_shape={input_shape}"
             )
+        if channels % self.groups:
+            raise ValueError(
+                "The number of input channels must be evenly divisible by the number of "
+                f"groups. Received groups={self.groups}, but the input has {channels} "
+                f"channels (full input shape is {input_shape})."
+            )
         self._check_spatial(input_shape)
-        self.add_kernel_and_bias((*self.kernel_size, channels, self.filters), self.filters)
-        self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: channels})
+        kernel_shape = (*self.kernel_size, channels // self.groups, self.filters)
+        self.add_kernel_and_bias(kernel_shape, self.filters)
+        self.input_spec = keras.layers.InputSpec(ndim=4, axes={self._channel_axis: channels})
 
     def _check_spatial(self, input_shape):
-        for size, k, axis in zip(
-            input_shape[1:3], self.kernel_size, ("height", "width"), strict=True
-        ):
-            if size is not None and self.padding == "valid" and size < k:
+        axes = zip(
+            self._spatial(input_shape),
+            self.kernel_size,
+            self.dilation_rate,
+            ("height", "width"),
+            strict=True,
+        )
+        for size, k, d, axis in axes:
+            if size is not None and self.padding == "valid" and size < extent(k, d):
+                spans = f" spans (k − 1)·d + 1 = {extent(k, d)}" if d > 1 else f" ({k})"
                 raise ValueError(
-                    f"Input {axis} {size} is smaller than the kernel ({k}) with "
+                    f"Input {axis} {size} is smaller than the kernel{spans} with "
                     f"padding='valid'. Received: input_shape={input_shape}, "
-                    f"kernel_size={self.kernel_size}"
+                    f"kernel_size={self.kernel_size}, dilation_rate={self.dilation_rate}"
                 )
 
     def _geometry(self, height, width):
         key = (height, width)
         if key not in self._geometries:
-            self._geometries[key] = _Geometry(key, self.kernel_size, self.strides, self.padding)
+            self._geometries[key] = _Geometry(
+                key, self.kernel_size, self.strides, self.padding, self.dilation_rate
+            )
         return self._geometries[key]
 
     def call(self, inputs):
+        channels_first = self.data_format == "channels_first"
+        if channels_first:  # computed channels-last, transposed at both ends
+            inputs = ops.transpose(inputs, (0, 2, 3, 1))
         height, width = inputs.shape[1], inputs.shape[2]
         if height is None or width is None:
             raise ValueError(
@@ -572,22 +835,53 @@ class Conv2D(KernelBiasLayer):
                 "gather indices are computed per input size). "
                 f"Received: input_shape={tuple(inputs.shape)}"
             )
-        outputs = correlate(inputs, self.kernel, self.bias, self._geometry(height, width))
+        geometry = self._geometry(height, width)
+        outputs = correlate(inputs, self.kernel, self.bias, geometry, self.groups)
+        if channels_first:
+            outputs = ops.transpose(outputs, (0, 3, 1, 2))
         return self.activation(outputs)
 
     def compute_output_shape(self, input_shape):
         self._check_spatial(input_shape)
-        out = [
-            None if n is None else output_length(n, k, s, self.padding)
-            for n, k, s in zip(input_shape[1:3], self.kernel_size, self.strides, strict=True)
-        ]
+        out = tuple(
+            None if n is None else output_length(n, k, s, self.padding, d)
+            for n, k, s, d in zip(
+                self._spatial(input_shape),
+                self.kernel_size,
+                self.strides,
+                self.dilation_rate,
+                strict=True,
+            )
+        )
+        if self.data_format == "channels_first":
+            return (input_shape[0], self.filters, *out)
         return (input_shape[0], *out, self.filters)
 
+    @classmethod
+    def from_config(cls, config):
+        # Checked here too: Keras would wrap the constructor's ValueError in a TypeError.
+        config = dict(config)
+        _reject_lora(config)
+        return super().from_config(config)
+
     def get_config(self):
+        # Keras writes lora_rank/lora_alpha only when LoRA is on: never here.
         return {
             **super().get_config(),
             "filters": self.filters,
             "kernel_size": self.kernel_size,
             "strides": self.strides,
             "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+            "groups": self.groups,
         }
+
+
+def _reject_lora(arguments):
+    """Take Keras' LoRA arguments out of ``arguments``: only ``None`` passes."""
+    KernelBiasLayer.reject_unsupported(
+        "LoRA",
+        lora_rank=arguments.pop("lora_rank", None),
+        lora_alpha=arguments.pop("lora_alpha", None),
+    )
