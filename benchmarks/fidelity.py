@@ -61,6 +61,18 @@ def elementwise_rows():
             z,
         ),
         "softmax": (activations.softmax, keras.activations.softmax, logits),
+        # Keras' arguments (no input sits exactly on a kink, where the
+        # backward passes differ by design)
+        "relu(slope 0.1, max 6, threshold 0.5)": (
+            lambda v: activations.relu(v, negative_slope=0.1, max_value=6.0, threshold=0.5),
+            lambda v: keras.activations.relu(v, negative_slope=0.1, max_value=6.0, threshold=0.5),
+            z,
+        ),
+        "softmax over axes (1, 2)": (
+            lambda v: activations.softmax(v, axis=(1, 2)),
+            lambda v: keras.activations.softmax(v, axis=(1, 2)),
+            logits.reshape(64, 4, 10),
+        ),
     }
     for name, (custom_fn, builtin_fn, x) in pairs.items():
         yield (name, *compare(custom_fn, builtin_fn, x))
@@ -106,27 +118,42 @@ def trajectory_rows(steps=100):
     def model(dense, activation):
         return keras.Sequential([keras.Input((8,)), dense(16, activation=activation), dense(1)])
 
-    runs = [
-        ("GradientDescent vs SGD", custom_layers.GradientDescent, keras.optimizers.SGD, {}),
+    sgd, adam, rmsprop = keras.optimizers.SGD, keras.optimizers.Adam, keras.optimizers.RMSprop
+    ours = custom_layers
+    keras_eps = {"epsilon_placement": "keras"}
+    momentum = {"momentum": 0.9}
+    runs = [  # name, custom optimizer, built-in optimizer (same learning rate)
+        ("GradientDescent vs SGD", ours.GradientDescent(0.1), sgd(0.1)),
         (
-            "Adam(keras eps) vs Adam",
-            custom_layers.Adam,
-            keras.optimizers.Adam,
-            {"epsilon_placement": "keras"},
+            "GradientDescent(momentum) vs SGD",
+            ours.GradientDescent(0.05, **momentum),
+            sgd(0.05, **momentum),
         ),
-        ("Adam(notes eps) vs Adam", custom_layers.Adam, keras.optimizers.Adam, {}),
+        (
+            "GradientDescent(nesterov) vs SGD",
+            ours.GradientDescent(0.05, nesterov=True, **momentum),
+            sgd(0.05, nesterov=True, **momentum),
+        ),
+        ("RMSprop vs RMSprop", ours.RMSprop(0.01), rmsprop(0.01)),
+        (
+            "RMSprop(centered, momentum) vs RMSprop",
+            ours.RMSprop(0.01, centered=True, momentum=0.5),
+            rmsprop(0.01, centered=True, momentum=0.5),
+        ),
+        ("Adam(keras eps) vs Adam", ours.Adam(0.01, **keras_eps), adam(0.01)),
+        (
+            "Adam(keras eps, amsgrad) vs Adam",
+            ours.Adam(0.01, amsgrad=True, **keras_eps),
+            adam(0.01, amsgrad=True),
+        ),
+        ("Adam(notes eps) vs Adam", ours.Adam(0.01), adam(0.01)),
     ]
-    for name, custom_opt, builtin_opt, kw in runs:
-        learning_rate = 0.1 if builtin_opt is keras.optimizers.SGD else 0.01
+    for name, custom_optimizer, builtin_optimizer in runs:
         custom = model(custom_layers.Dense, activations.relu)
         builtin = model(keras.layers.Dense, "relu")
         builtin.set_weights(custom.get_weights())
-        custom.compile(
-            custom_opt(learning_rate, **kw), custom_layers.BinaryCrossentropy(from_logits=True)
-        )
-        builtin.compile(
-            builtin_opt(learning_rate), keras.losses.BinaryCrossentropy(from_logits=True)
-        )
+        custom.compile(custom_optimizer, custom_layers.BinaryCrossentropy(from_logits=True))
+        builtin.compile(builtin_optimizer, keras.losses.BinaryCrossentropy(from_logits=True))
         for m in (custom, builtin):
             m.fit(x, y, batch_size=64, epochs=steps // 4, shuffle=False, verbose=0)
         worst = max(
