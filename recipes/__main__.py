@@ -1,8 +1,10 @@
 """`python -m recipes`: every recipe, custom vs built-in, and one summary table.
 
-Extra arguments (e.g. ``--epochs 5``, ``--data-dir DIR``, ``--impl custom``)
-are passed to every recipe. Exits non-zero if a recipe fails or if a custom
-model and its built-in twin differ by more than 0.5 point on their metric.
+Extra arguments (e.g. ``--epochs 5``, ``--data-dir DIR``, ``--impl custom``,
+``--distribute multi-worker``) are passed to every recipe. Exits non-zero if a
+recipe fails or if a custom model and its built-in twin differ by more than
+0.5 point on their metric. In a multi-worker run only the chief prints the
+headings and the summary; every worker reports its failures.
 """
 
 import sys
@@ -11,6 +13,7 @@ import time
 from recipes import (
     binary_classification,
     cnn_image_classification,
+    harness,
     multiclass_classification,
     multilabel_classification,
     regression,
@@ -48,18 +51,31 @@ def _reference_rows(result):
     ]
 
 
+def print_summary(lines):
+    print("\nSummary (test set; accuracy in %)")
+    print(f"{'recipe':<28}{'model':<34}{'metric':<13}{'value':>8}{'time s':>9}")
+    for recipe, model, metric, value, seconds in lines:
+        shown = "" if value != value else f"{value:8.2f}" if metric != "r2" else f"{value:8.4f}"
+        print(f"{recipe:<28}{model:<34}{metric:<13}{shown:>8}{seconds:9.3f}")
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--quiet" not in argv:
         argv.append("--quiet")
+    if "multi-worker" in argv or "--distribute=multi-worker" in argv:
+        harness.multi_worker_strategy()  # first, and so that is_chief() knows
     lines, failures = [], []
     for name, (module, keys, metric, scale, tolerance) in RECIPES.items():
-        print(f"\n=== {name} ===", flush=True)
+        if harness.is_chief():
+            print(f"\n=== {name} ===", flush=True)
         start = time.perf_counter()
         try:
             result = module.main(argv)
         except Exception as error:  # report every recipe, then fail
             failures.append(f"{name}: {type(error).__name__}: {error}")
+            if harness.in_cluster():
+                break  # the workers are out of step now: no later collective would match
             continue
         seconds = time.perf_counter() - start
         for key in keys:
@@ -75,11 +91,8 @@ def main(argv=None):
                 lines.append((name, row.name, metric, row.metrics[metric] * scale, row.fit_seconds))
         lines.append((name, "whole recipe", "", float("nan"), seconds))
 
-    print("\nSummary (test set; accuracy in %)")
-    print(f"{'recipe':<28}{'model':<34}{'metric':<13}{'value':>8}{'time s':>9}")
-    for recipe, model, metric, value, seconds in lines:
-        shown = "" if value != value else f"{value:8.2f}" if metric != "r2" else f"{value:8.4f}"
-        print(f"{recipe:<28}{model:<34}{metric:<13}{shown:>8}{seconds:9.3f}")
+    if harness.is_chief():
+        print_summary(lines)
     for failure in failures:
         print(f"FAILED {failure}", file=sys.stderr)
     return 1 if failures else 0

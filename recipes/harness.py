@@ -7,11 +7,15 @@ does the rest, identically for both implementations.
 """
 
 import argparse
+import atexit
 import dataclasses
+import json
 import logging
 import math
 import pathlib
 import re
+import shutil
+import tempfile
 import time
 
 import keras
@@ -84,6 +88,8 @@ def parser(description, epochs, dataset, batch_size=32):
 
 def parse(p, argv):
     args = p.parse_args(argv)
+    if args.distribute == "multi-worker":
+        multi_worker_strategy()  # before any TensorFlow op of this process
     for flag in ("epochs", "batch_size", "validate_every"):
         value = getattr(args, flag)
         if value is not None and value <= 0:
@@ -104,6 +110,8 @@ def parse(p, argv):
     keras.utils.set_random_seed(args.seed)
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
+    if args.distribute == "multi-worker":
+        _chief_prepares_data(args)
     return args
 
 
@@ -124,8 +132,157 @@ def strategy(args):
     if args.distribute == "mirrored":
         return tf.distribute.MirroredStrategy()
     if args.distribute == "multi-worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return multi_worker_strategy()
     return tf.distribute.get_strategy()
+
+
+# ------------------------------------------------------- multi-worker training
+#
+# Every worker runs the same program on the same flags; ``TF_CONFIG`` tells
+# each one the cluster and its own place in it. All workers take part in every
+# step, evaluation, save and backup (a collective op waits for all of them);
+# only the chief's writes are kept: the others write into a scratch folder
+# that is removed when the process ends. Tables, plots and progress lines are
+# the chief's alone.
+
+_MULTI_WORKER = []  # this process' MultiWorkerMirroredStrategy, once made
+_SCRATCH = []
+
+
+class _MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """``MultiWorkerMirroredStrategy`` whose ``reduce`` accepts what Keras asks of it.
+
+    Keras 3.15's ``fit`` and ``evaluate`` call ``strategy.reduce`` twice in
+    ways this strategy refuses (keras-team/keras#20585):
+
+    - on the first (x, y) batch, as one nested structure, only to learn the
+      input shapes. A nested structure is answered here with this worker's
+      own first replica's values, not reduced: the shapes are the same, and a
+      reduce across workers would fail where their slices differ in size
+      (353 examples in one batch: 177 + 176).
+    - on every step's scalar metrics with ``axis=0``: a scalar is reduced
+      across the replicas only (``axis=None``), which is what Keras does with
+      it under MirroredStrategy.
+
+    Every other value is reduced as by the parent class.
+    """
+
+    def reduce(self, reduce_op, value, axis):
+        if isinstance(value, (tuple, list, dict)):
+            return tf.nest.map_structure(
+                lambda item: None if item is None else self.experimental_local_results(item)[0],
+                value,
+            )
+        if axis is not None:
+            local = self.experimental_local_results(value)[0]
+            if local.shape.rank == 0:
+                axis = None
+        return super().reduce(reduce_op, value, axis)
+
+
+def multi_worker_strategy():
+    """This process' ``MultiWorkerMirroredStrategy`` (cluster from ``TF_CONFIG``).
+
+    Made once per process and reused (``python -m recipes`` runs every recipe
+    in one process): TensorFlow configures its collective ops when the
+    strategy is created, which it accepts only before the process has run any
+    TensorFlow op. ``parse`` therefore makes it before anything else.
+    """
+    if not _MULTI_WORKER:
+        try:
+            _MULTI_WORKER.append(_MultiWorkerStrategy())
+        except RuntimeError as error:
+            raise RuntimeError(
+                "--distribute multi-worker: the strategy must be created before this process "
+                f"runs any TensorFlow op, and something ran one first ({error})"
+            ) from error
+    return _MULTI_WORKER[0]
+
+
+def in_cluster():
+    """Whether this process is one worker of a ``--distribute multi-worker`` run."""
+    return bool(_MULTI_WORKER)
+
+
+def _chief_prepares_data(args):
+    """The chief builds (or downloads) the data set first; the other workers
+    wait for it, then read it. Workers that share TFDS' data directory (one
+    machine, or a shared ``--data-dir``) would otherwise build the same data
+    set at once and collide; with a folder per host, each other worker then
+    builds its own copy, alone."""
+    from recipes import data as data_lib
+
+    if is_chief():
+        if args.dataset in data_lib.LOCAL_BUILDERS:
+            builder = data_lib.LOCAL_BUILDERS[args.dataset](data_dir=args.data_dir)
+            data_lib.prepare_locally(builder, args.verbose)
+        else:
+            data_lib.tfds.builder(args.dataset, data_dir=args.data_dir).download_and_prepare()
+    _barrier()
+
+
+def _barrier():
+    """Return once every worker has called it (an all-reduce of one number)."""
+    distribution = multi_worker_strategy()
+    distribution.reduce("SUM", distribution.run(lambda: tf.constant(1.0)), axis=None)
+
+
+def worker_name():
+    """This process' place in the cluster ("worker 1 of 2"), or ""."""
+    if not _MULTI_WORKER:
+        return ""
+    resolver = _MULTI_WORKER[0].cluster_resolver
+    count = sum(len(tasks) for tasks in resolver.cluster_spec().as_dict().values())
+    return f"{resolver.task_type} {resolver.task_id} of {count}"
+
+
+def is_chief():
+    """Whether this process writes the results: always, except on the
+    non-chief workers of a multi-worker run."""
+    return not _MULTI_WORKER or _MULTI_WORKER[0].extended.should_checkpoint
+
+
+def worker_path(path):
+    """``path`` on the chief; on another worker the same name inside this
+    process' scratch folder (removed at exit), so that every worker makes the
+    same save calls and only the chief's files remain."""
+    if is_chief():
+        return pathlib.Path(path)
+    if not _SCRATCH:
+        _SCRATCH.append(pathlib.Path(tempfile.mkdtemp(prefix="recipes-worker-")))
+        atexit.register(shutil.rmtree, _SCRATCH[0], ignore_errors=True)
+    return _SCRATCH[0] / pathlib.Path(path).name
+
+
+class _SharedBackup(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` for a non-chief worker: it resumes from the
+    chief's backup in ``shared_dir`` and backs up into its own scratch copy.
+
+    Keras' callback reads and writes one folder and deletes it at the end, so
+    two workers on one folder would write the same files at once, and one
+    would delete the other's. Here the chief keeps the plain callback on
+    ``--checkpoint-dir``; each other worker copies the chief's backup when
+    training begins (all workers then hold the same weights and epoch) and
+    writes its own backups where no one reads them. ``--checkpoint-dir`` must
+    therefore be a folder every worker can read: on one machine any folder,
+    on a cluster a shared file system.
+    """
+
+    def __init__(self, shared_dir):
+        super().__init__(str(worker_path(shared_dir)))
+        self.shared_dir = pathlib.Path(shared_dir)
+
+    def on_train_begin(self, logs=None):
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+        if self.shared_dir.is_dir():
+            shutil.copytree(self.shared_dir, self.backup_dir)
+        super().on_train_begin(logs)
+
+
+def _backup_callback(backup_dir):
+    if is_chief():
+        return keras.callbacks.BackupAndRestore(str(backup_dir))
+    return _SharedBackup(backup_dir)
 
 
 def adam(impl, learning_rate, epsilon_placement="keras"):
@@ -171,7 +328,7 @@ class _ChunkNumber(keras.callbacks.Callback):
         self.variable.assign(epoch)
 
 
-def training_pipeline(x, y, batch_size, seed, epochs_per_chunk=1):
+def training_pipeline(x, y, batch_size, seed, epochs_per_chunk=1, replicas=1):
     """A ``tf.data`` pipeline for ``fit``: every epoch a new order of the
     examples, batched and prefetched; one Keras epoch of it runs
     ``epochs_per_chunk`` epochs.
@@ -182,6 +339,20 @@ def training_pipeline(x, y, batch_size, seed, epochs_per_chunk=1):
     two models trained with the same seed see the same batches. The chunk
     number reaches the pipeline through a variable that the returned
     callback sets when a Keras epoch begins.
+
+    Under a tf.distribute strategy the pipeline stays as it is: the strategy
+    splits each global batch into ``replicas`` consecutive slices, one per
+    replica (across workers too: the variable-driven order survives its
+    auto-sharding, each worker keeps its own slices), and every worker builds
+    the same global batches from (seed, epoch). Keras then averages each
+    replica's mean loss, which is the mean over the global batch only when
+    the slices are equal; an epoch's last batch often is not (1437 digits in
+    batches of 32 end with 29 = 15 + 14). So with ``replicas`` > 1 each
+    example gets the sample weight R·n_r/B (B its global batch, n_r its
+    slice's size, by tf.distribute's split of a batch of unknown static size
+    into slices of ⌈B/R⌉): each replica's loss becomes Σ_slice ℓ / B · R, and
+    the gradient, the same as one process on the same global batches. The
+    training metrics are weighted alike (weights are 1 on equal slices).
 
     Returns ``(dataset, callbacks, steps)``: pass the callbacks to ``fit``;
     ``steps`` is the number of batches in one chunk.
@@ -196,15 +367,30 @@ def training_pipeline(x, y, batch_size, seed, epochs_per_chunk=1):
         # batched per epoch: an epoch's last, smaller batch stays its own
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
+    def gather(index):
+        batch = (tf.gather(features, index), tf.gather(labels, index))
+        if replicas == 1:
+            return batch
+        return (*batch, _replica_weights(tf.size(index), replicas))
+
     steps = per_epoch * epochs_per_chunk
     dataset = (
         tf.data.Dataset.range(epochs_per_chunk)
         .flat_map(one_epoch)
-        .map(lambda index: (tf.gather(features, index), tf.gather(labels, index)))
+        .map(gather)
         .apply(tf.data.experimental.assert_cardinality(steps))
         .prefetch(tf.data.AUTOTUNE)
     )
     return dataset, [_ChunkNumber(chunk)], steps
+
+
+def _replica_weights(size, replicas):
+    """R·n_r/B for each example of a global batch of B = ``size`` examples that
+    tf.distribute splits into R = ``replicas`` slices of ⌈B/R⌉ (the last ones
+    smaller or empty); n_r is the size of the example's slice."""
+    part = (size + replicas - 1) // replicas
+    count = tf.minimum(part, size - (tf.range(size) // part) * part)
+    return tf.cast(replicas * count, tf.float32) / tf.cast(size, tf.float32)
 
 
 class _Progress(keras.callbacks.Callback):
@@ -266,32 +452,44 @@ def train_side_by_side(args, data, build, compile_args, label=""):
         with distribution.scope():
             model.compile(**compile_args(impl), **compile_options)
         callbacks = [keras.callbacks.TerminateOnNaN()]
+        backup = None
         if args.checkpoint_dir:
             name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{label or 'model'}-{impl}")
             backup = pathlib.Path(args.checkpoint_dir) / name
-            callbacks.insert(0, keras.callbacks.BackupAndRestore(str(backup)))
+            callbacks.insert(0, _backup_callback(backup))
         if args.tensorboard:
-            log_dir = pathlib.Path(args.tensorboard) / f"{label or 'model'}-{impl}"
+            log_dir = worker_path(pathlib.Path(args.tensorboard) / f"{label or 'model'}-{impl}")
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir)))
         keras.utils.set_random_seed(args.seed)
         # The same seed for both twins: the same batches.
         train, pipeline_callbacks, steps = training_pipeline(
-            data.x_train, data.y_train, args.batch_size, args.seed, per_chunk
+            data.x_train,
+            data.y_train,
+            args.batch_size,
+            args.seed,
+            per_chunk,
+            distribution.num_replicas_in_sync,
         )
         callbacks[:0] = pipeline_callbacks
-        if not args.quiet:
+        if not args.quiet and is_chief():
             name = f"{label} {impl}".strip()
             callbacks.append(_Progress(name, args.epochs, per_chunk))
         start = time.perf_counter()
-        history = model.fit(
-            train,
-            epochs=args.epochs // per_chunk,
-            steps_per_epoch=steps,
-            validation_data=test,
-            shuffle=False,  # the pipeline shuffles, with the seed
-            verbose=0,
-            callbacks=callbacks,
-        )
+        try:
+            history = model.fit(
+                train,
+                epochs=args.epochs // per_chunk,
+                steps_per_epoch=steps,
+                validation_data=test,
+                shuffle=False,  # the pipeline shuffles, with the seed
+                verbose=0,
+                callbacks=callbacks,
+            )
+        except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as error:
+            if not _MULTI_WORKER:
+                raise
+            message = _lost_worker_message(label, impl, backup, error, per_chunk, args.epochs)
+            raise RuntimeError(message) from error
         seconds = time.perf_counter() - start
         losses = history.history["loss"]
         if model.stop_training or not np.isfinite(losses[-1]):  # TerminateOnNaN stopped it
@@ -310,8 +508,30 @@ def train_side_by_side(args, data, build, compile_args, label=""):
             row.max_weight_diff = diff
     if args.save:
         for impl, model in trained.items():
-            model.save(save_path(args.save, impl, label, len(trained) > 1))
+            path = worker_path(save_path(args.save, impl, label, len(trained) > 1))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            model.save(path)
     return rows, trained
+
+
+def _lost_worker_message(label, impl, backup, error, per_chunk, epochs):
+    """What a worker says when the cluster broke down under it."""
+    detail = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", getattr(error, "message", str(error)))
+    detail = " ".join(detail.split())
+    if len(detail) > 400:
+        detail = detail[:400] + " ..."
+    message = (
+        f"{label or 'model'} ({impl}), {worker_name()}: training stopped because the "
+        f"cluster lost a worker ({type(error).__name__}: {detail}). "
+    )
+    if backup is None:
+        return message + "Nothing was backed up (no --checkpoint-dir): the run starts over."
+    state = pathlib.Path(backup) / "training_metadata.json"
+    done = json.loads(state.read_text())["epoch"] * per_chunk if state.is_file() else 0
+    return message + (
+        f"The backup in {backup} holds the state after epoch {done} of {epochs}: start every "
+        "worker again with the same command (same --checkpoint-dir) to resume from there."
+    )
 
 
 def save_path(path, impl, label, suffix):
@@ -319,7 +539,6 @@ def save_path(path, impl, label, suffix):
     if suffix or label:
         stem = "-".join(part for part in (path.stem, label, impl if suffix else "") if part)
         path = path.with_name(stem + path.suffix)
-    path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -340,7 +559,9 @@ def run_and_report(args, data, build, compile_args, label, title, columns):
 
 
 def print_table(title, rows, columns):
-    """Print rows (Row objects) with the given metric columns."""
+    """Print rows (Row objects) with the given metric columns (on the chief only)."""
+    if not is_chief():
+        return
     widths = [max(12, len(c) + 2) for c in columns]
     header = (
         f"{'model':<30}"
@@ -358,7 +579,9 @@ def print_table(title, rows, columns):
 
 
 def plot_histories(path, rows, metric="loss", title=""):
-    """Learning curves (train and test) of every row on one PNG."""
+    """Learning curves (train and test) of every row on one PNG (on the chief only)."""
+    if not is_chief():
+        return None
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,0 +1,157 @@
+"""`--distribute multi-worker` for real: two worker processes on localhost
+(free ports, one TF_CONFIG each) train the custom CNN (custom Conv2D, Dense,
+loss, Adam) under MultiWorkerMirroredStrategy and end where one process ends
+on the same global batches; a worker killed mid-training stops the run with
+a clear message, and a rerun with the same --checkpoint-dir resumes and
+finishes. Each test starts real processes: slow."""
+
+import contextlib
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import custom_layers  # noqa: F401  (registers the custom objects for load_model)
+from recipes import cnn_image_classification
+
+pytestmark = [pytest.mark.slow, pytest.mark.tensorflow_only]
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+# A few epochs of the digits CNN in global batches of 128 (12 steps per epoch,
+# the last one 29 examples: split 15 + 14 between the workers).
+FLAGS = ["--impl", "custom", "--epochs", "4", "--validate-every", "1", "--batch-size", "128"]
+FLAGS += ["--seed", "5"]
+WAIT = 300  # seconds: the longest any one process may take
+
+
+def _free_ports(count):
+    """Ports no one listens on now (bound to port 0, then released)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("localhost", 0))
+        return [s.getsockname()[1] for s in sockets]
+
+
+@contextlib.contextmanager
+def _cluster(tmp_path, *flags, workers=2):
+    """Start ``workers`` processes of the CNN recipe as one cluster; yield
+    them (Popen, output file); kill any still running when the block ends."""
+    addresses = [f"localhost:{port}" for port in _free_ports(workers)]
+    scratch = tmp_path / "worker-tmp"  # where non-chief workers keep their scratch copies
+    scratch.mkdir(exist_ok=True)
+    processes = []
+    try:
+        for index in range(workers):
+            config = {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
+            env = dict(os.environ, TF_CONFIG=json.dumps(config), TMPDIR=str(scratch))
+            output = tmp_path / f"worker{index}-{time.monotonic_ns()}.txt"
+            with output.open("w") as sink:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "recipes.cnn_image_classification", *FLAGS, *flags],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                )
+            processes.append((process, output))
+        yield processes
+    finally:
+        for process, _ in processes:
+            if process.poll() is None:
+                process.kill()
+        for process, _ in processes:
+            process.wait(timeout=60)
+
+
+def _finish(processes):
+    """Wait for every worker; return their outputs; fail on a non-zero exit."""
+    outputs = []
+    for process, output in processes:
+        process.wait(timeout=WAIT)
+        outputs.append(output.read_text())
+        assert process.returncode == 0, outputs[-1][-3000:]
+    return outputs
+
+
+def _weights(path):
+    return keras.models.load_model(path).get_weights()
+
+
+def _max_diff(a, b):
+    return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b, strict=True))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The same training in this one process: (data dir, saved weights)."""
+    folder = tmp_path_factory.mktemp("one-process")
+    data_dir = folder / "tfds"  # built here once, read by the workers
+    cnn_image_classification.main(
+        [*FLAGS, "--quiet", "--data-dir", str(data_dir), "--save", str(folder / "one.keras")]
+    )
+    return data_dir, _weights(folder / "one-cnn.keras")
+
+
+def test_two_workers_train_as_one_process(reference, tmp_path):
+    data_dir, expected = reference
+    out = tmp_path / "out"
+    flags = ["--quiet", "--data-dir", str(data_dir), "--save", str(out / "two.keras")]
+    flags += ["--plot", str(out / "curves.png"), "--tensorboard", str(out / "tb")]
+    with _cluster(tmp_path, "--distribute", "multi-worker", *flags) as processes:
+        chief, other = _finish(processes)
+
+    diff = _max_diff(_weights(out / "two-cnn.keras"), expected)
+    print(f"two workers vs one process: max |Δw| = {diff:.1e}")
+    assert diff <= 1e-4
+    # the chief, and only the chief, writes the table, the plot, the model, the logs
+    assert "digits: small CNN, test set" in chief and "cnn custom" in chief
+    assert "cnn custom" not in other
+    assert sorted(p.name for p in out.iterdir()) == ["curves.png", "tb", "two-cnn.keras"]
+    assert len(list((out / "tb").rglob("events.out.tfevents.*"))) == 2  # train, validation
+    assert not any((tmp_path / "worker-tmp").iterdir())  # worker 1's scratch is gone
+
+
+def test_killed_worker_stops_the_run_and_a_rerun_resumes(reference, tmp_path):
+    data_dir, expected = reference
+    checkpoint_dir = tmp_path / "ckpt"
+    metadata = checkpoint_dir / "cnn-custom" / "training_metadata.json"
+    flags = ["--distribute", "multi-worker", "--data-dir", str(data_dir)]
+    flags += ["--checkpoint-dir", str(checkpoint_dir), "--save", str(tmp_path / "run.keras")]
+
+    with _cluster(tmp_path, *flags) as processes:
+        (chief, chief_output), (other, _) = processes
+        deadline = time.monotonic() + WAIT
+        while not metadata.exists() and chief.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert metadata.exists(), chief_output.read_text()[-3000:]
+        other.kill()  # SIGKILL worker 1 after the first backup
+        other.wait(timeout=60)
+        chief.wait(timeout=WAIT)  # the chief notices (missed heartbeats) and stops
+        said = chief_output.read_text()
+    assert other.returncode == -9
+    assert chief.returncode == 1, said[-3000:]
+    backed_up = json.loads(metadata.read_text())["epoch"]
+    assert 1 <= backed_up < 4, "the run ended before it could be interrupted"
+    message = said.strip().splitlines()[-1]
+    assert message.startswith("RuntimeError: cnn (custom), worker 0 of 2: training stopped ")
+    assert "the cluster lost a worker" in message and "/job:worker/replica:0/task:1" in message
+    assert f"holds the state after epoch {backed_up} of 4" in message
+    assert not (tmp_path / "run-cnn.keras").exists()
+
+    with _cluster(tmp_path, *flags) as processes:  # the same command on both workers
+        chief, other = _finish(processes)
+    epochs = [line.split()[3] for line in chief.splitlines() if line.startswith("cnn custom: ")]
+    assert epochs == [f"{epoch}/4" for epoch in range(backed_up + 1, 5)]  # resumed, not redone
+    assert "cnn custom" not in other  # progress lines and table: the chief's alone
+    diff = _max_diff(_weights(tmp_path / "run-cnn.keras"), expected)
+    print(f"killed after epoch {backed_up}, resumed: max |Δw| vs one process = {diff:.1e}")
+    assert diff <= 1e-4
+    assert not metadata.exists()  # the backup is removed once training completes
