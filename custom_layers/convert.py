@@ -40,6 +40,7 @@ not called on new inputs.
 import inspect
 
 import keras
+from keras import ops
 
 from custom_layers import activations
 from custom_layers.layers import Conv2D, Dense
@@ -270,4 +271,4 @@ def _copy_weights(original, clone):
             f"{type(clone).__name__} (weight shapes {shapes_new})."
         )
     for source, target in zip(old, new, strict=True):
-        target.assign(source.value)
+        target.assign(ops.copy(source.value))  # own buffer: JAX deletes donated ones
