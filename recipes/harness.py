@@ -153,7 +153,7 @@ class _MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
     """``MultiWorkerMirroredStrategy`` whose ``reduce`` accepts what Keras asks of it.
 
     Keras 3.15's ``fit`` and ``evaluate`` call ``strategy.reduce`` twice in
-    ways this strategy refuses (keras-team/keras#20585):
+    ways this strategy refuses (Keras issue 20585):
 
     - on the first (x, y) batch, as one nested structure, only to learn the
       input shapes. A nested structure is answered here with this worker's
