@@ -26,11 +26,9 @@ The classes reduce per-example losses like every Keras loss (``reduction``,
 """
 
 import keras
-import numpy as np
-import tensorflow as tf
 from keras import ops
 
-from custom_layers import _validation
+from custom_layers import _backend, _validation
 from custom_layers.activations import softplus
 
 __all__ = [
@@ -106,26 +104,12 @@ def _prepare(y_true, y_pred):
     return y_true, y_pred
 
 
-def _check_labels(ok, message, values):
-    """Refuse labels the formula cannot take, instead of a silent wrong loss.
-
-    Eagerly: a ``ValueError`` naming the first offending value. Inside a
-    compiled ``fit``/``train_step``: a runtime assertion with the same message
-    that stops training (TensorFlow's ``tf.debugging.Assert``).
-    """
-    if tf.executing_eagerly():
-        ok = np.asarray(ops.convert_to_numpy(ok))
-        if not ok.all():
-            bad = np.asarray(ops.convert_to_numpy(values))[~ok]
-            raise ValueError(f"{message} Received: {bad.size} such labels, e.g. {bad.flat[0]!r}")
-        return
-    tf.debugging.Assert(ops.all(ok), [message, "Received labels:", values], summarize=8)
-
-
 def _check_probability_labels(y_true):
     """BCE labels are probabilities of the positive class: in [0, 1]."""
     ok = ops.logical_and(ops.greater_equal(y_true, 0), ops.less_equal(y_true, 1))
-    _check_labels(ok, "Binary cross-entropy labels must lie in [0, 1] (and not be NaN).", y_true)
+    _backend.check_labels(
+        ok, "Binary cross-entropy labels must lie in [0, 1] (and not be NaN).", y_true
+    )
 
 
 def _same_rank(y_true, y_pred):
@@ -244,6 +228,22 @@ def naive_categorical_crossentropy(y_true, y_pred, from_logits=False):
     return -ops.sum(y_true * ops.log(y_pred), axis=-1)
 
 
+def _sparse_log_probabilities(a, axis):
+    """log(a_j) for sparse CE on probabilities, clipped and renormalised.
+
+    Keras' backends do the two steps in different orders, which agree in
+    value but not in gradient where a_j < ε: TensorFlow clips a, then its
+    softmax kernel renormalises, log(clip(a)/Σ clip(a)) (a clipped a_j gets
+    no gradient); JAX (and PyTorch, NumPy) renormalise, then clip,
+    log(clip(a/Σ a)), as every backend's categorical CE does. The twin follows
+    the built-in of the backend in use (``_backend.sparse_ce_clips_first``).
+    """
+    eps = _epsilon()
+    if _backend.sparse_ce_clips_first():
+        return log_softmax(ops.log(ops.clip(a, eps, 1 - eps)), axis=axis)
+    return ops.log(ops.clip(a / ops.sum(a, axis=axis, keepdims=True), eps, 1 - eps))
+
+
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
     """The notes' indicator-function cost for integer labels: −log(a_c).
 
@@ -259,9 +259,9 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
         y_true: integer class ids in [0, N), shape ``y_pred``'s without the
             class axis (or with it of size 1).
         y_pred: probabilities a or logits z, N along ``axis``.
-        from_logits: log(a) by log-sum-exp. Otherwise log of a clipped to
-            [ε, 1 − ε], then renormalised (Keras passes log(a) through its
-            softmax kernel, which divides by the sum).
+        from_logits: log(a) by log-sum-exp. Otherwise a is clipped to
+            [ε, 1 − ε] and renormalised by its sum, in the order the Keras
+            backend in use does it (``_sparse_log_probabilities``).
         ignore_class: an integer label to ignore, or ``None``.
         axis: the class axis of ``y_pred``.
 
@@ -292,12 +292,11 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
         valid = ops.not_equal(labels, ignore_class)
         ok = ops.logical_or(ok, ops.logical_not(valid))
         labels = ops.where(valid, labels, 0)
-    _check_labels(ok, f"Class ids must be whole numbers in [0, {classes}).", y_true)
+    _backend.check_labels(ok, f"Class ids must be whole numbers in [0, {classes}).", y_true)
     if from_logits:
         log_a = log_softmax(y_pred, axis=axis)
     else:
-        eps = _epsilon()
-        log_a = log_softmax(ops.log(ops.clip(y_pred, eps, 1 - eps)), axis=axis)
+        log_a = _sparse_log_probabilities(y_pred, axis)
     # The indicator 1{y = j} selects entry c along the class axis; gathering it is the same sum.
     picked = ops.take_along_axis(log_a, ops.expand_dims(labels, axis), axis=axis)
     loss = -ops.squeeze(picked, axis)

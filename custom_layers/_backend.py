@@ -1,0 +1,92 @@
+"""The few places where a Keras backend needs its own path.
+
+Everything else in ``custom_layers`` is ``keras.ops`` and runs unchanged on
+TensorFlow and JAX. Three things cannot be said in ``keras.ops`` alone:
+
+- refusing bad labels inside a compiled step, where no value is known while
+  the step is traced (``check_labels``);
+- asking TensorFlow to compile a pure data-movement helper with XLA, which
+  JAX's enclosing ``jit`` already does (``xla_compiled``);
+- one place where Keras' own built-ins differ between backends, so that a
+  twin can only equal the built-in of the backend in use
+  (``sparse_ce_clips_first``).
+
+Each function dispatches on ``keras.backend.backend()`` here and nowhere else.
+"""
+
+import functools
+
+import keras
+import numpy as np
+from keras import ops
+
+__all__ = ["check_labels", "sparse_ce_clips_first", "xla_compiled"]
+
+
+def _refuse(message, ok, values):
+    """Raise ``ValueError`` naming how many labels are bad and the first one."""
+    ok = np.asarray(ok)
+    if not ok.all():
+        bad = np.asarray(values)[~ok]
+        raise ValueError(f"{message} Received: {bad.size} such labels, e.g. {bad.flat[0].item()!r}")
+
+
+def _is_jax_tracer(x):
+    import jax
+
+    return isinstance(x, jax.core.Tracer)
+
+
+def check_labels(ok, message, values):
+    """Refuse labels a formula cannot take, instead of a silent wrong loss.
+
+    ``ok`` is a boolean tensor, true where the label in ``values`` is valid.
+
+    - Eagerly (concrete values, any backend): ``ValueError`` with ``message``,
+      the number of bad labels and the first one.
+    - Inside a ``tf.function`` (TensorFlow's compiled ``fit``): a
+      ``tf.debugging.Assert`` with ``message`` and the labels; training stops
+      with ``InvalidArgumentError``.
+    - Inside ``jax.jit`` (JAX's compiled ``fit``) or any JAX trace without
+      concrete labels: a host callback that runs the eager check on the
+      step's actual labels; its ``ValueError`` stops the step and comes back
+      as ``JaxRuntimeError`` whose message carries the eager one.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.executing_eagerly():
+            tf.debugging.Assert(ops.all(ok), [message, "Received labels:", values], summarize=8)
+            return
+    elif backend == "jax" and _is_jax_tracer(ok):
+        import jax
+
+        # A debug callback is kept under jit, grad and vmap (it is not dead
+        # code: it has an effect), and an exception it raises fails the step.
+        jax.debug.callback(functools.partial(_refuse, message), ok, values)
+        return
+    _refuse(message, ops.convert_to_numpy(ok), ops.convert_to_numpy(values))
+
+
+def xla_compiled(function):
+    """``function`` compiled with XLA on TensorFlow; unchanged elsewhere.
+
+    For pure data movement (pads, slices, gathers): TensorFlow runs it op by
+    op unless asked to compile it, while on JAX the enclosing ``jit`` of
+    ``fit``/``predict`` already fuses it. Measured for the notes' Conv2D
+    layer (64x64x3, batch 32): the input gradient's col2im takes 5.8 ms as
+    TensorFlow ops and 0.8 ms compiled.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return function
+    import tensorflow as tf
+
+    return tf.function(function, jit_compile=True, autograph=False, reduce_retracing=True)
+
+
+def sparse_ce_clips_first():
+    """Whether Keras' sparse categorical CE on probabilities clips a before
+    renormalising it (TensorFlow: log of the clipped a, then its softmax
+    kernel) rather than after (JAX, PyTorch, NumPy: a/Σa, then the clip)."""
+    return keras.backend.backend() == "tensorflow"
