@@ -1,4 +1,5 @@
-"""Shared test set-up: quiet TensorFlow logs, a fixed seed per test."""
+"""Shared test set-up: quiet TensorFlow logs, a fixed seed per test, the
+backend markers (``tensorflow_only``, ``jax_only``) and real float64 on JAX."""
 
 import os
 
@@ -6,6 +7,41 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests about one backend itself run only on it: ``tensorflow_only``
+    (tf.distribute, tf.data, SavedModel export, tf.SparseTensor) and
+    ``jax_only`` (keras.distribution on JAX devices)."""
+    backend = keras.backend.backend()
+    for marker in ("tensorflow_only", "jax_only"):
+        wanted = marker.removesuffix("_only")
+        if backend == wanted:
+            continue
+        skip = pytest.mark.skip(reason=f"about {wanted} itself; KERAS_BACKEND={backend}")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def float64():
+    """Real float64 arithmetic for one test (``usefixtures("float64")``).
+
+    TensorFlow computes float64 inputs in float64; JAX narrows them to
+    float32 unless ``jax_enable_x64`` is on, so it is switched on for the test.
+    """
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    import jax
+
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", previous)
 
 
 @pytest.fixture(autouse=True)

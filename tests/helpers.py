@@ -1,11 +1,20 @@
-"""NumPy references and measuring helpers used across the tests."""
+"""NumPy references and measuring helpers used across the tests.
 
+The tests run on TensorFlow and on JAX (``KERAS_BACKEND=jax``); the only
+backend-specific code of the tests is here: autodiff (``gradients``) and the
+error a failed check raises inside a compiled step (``compiled_check_error``).
+"""
+
+import os
 import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
+
+BACKEND = keras.backend.backend()
 
 # The edge values of the notes' stability discussion, plus ordinary ones.
 EDGES = np.array(
@@ -24,16 +33,80 @@ def values_with_edges(n=64, scale=5.0, seed=0, dtype="float32"):
     return np.concatenate([EDGES, scale * rng.standard_normal(n)]).astype(dtype)
 
 
+def gradients(fn, *args):
+    """``fn(*args)`` and the gradient of ``sum(fn(*args))`` in each argument.
+
+    By ``tf.GradientTape`` on TensorFlow, by ``jax.vjp`` on JAX. Returns
+    ``(value, [gradient, ...])`` as NumPy arrays.
+    """
+    if BACKEND == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        value, pullback = jax.vjp(fn, *(jnp.asarray(a) for a in args))
+        grads = pullback(jnp.ones_like(value))
+    elif BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        args = [tf.convert_to_tensor(a) for a in args]
+        with tf.GradientTape() as tape:
+            for a in args:
+                tape.watch(a)
+            value = fn(*args)
+            total = tf.reduce_sum(value)
+        # IndexedSlices (a sparse input's kernel gradient) as dense arrays
+        grads = [tf.convert_to_tensor(g) for g in tape.gradient(total, args)]
+    else:
+        raise NotImplementedError(f"No autodiff helper for the {BACKEND} backend.")
+    return np.asarray(value), [np.asarray(g) for g in grads]
+
+
 def gradient(fn, x, upstream=None):
-    """d/dx of sum(fn(x) * upstream) by tf.GradientTape."""
-    x = tf.convert_to_tensor(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = fn(x)
-        if upstream is not None:
-            y = y * tf.cast(upstream, y.dtype)
-        total = tf.reduce_sum(y)
-    return tape.gradient(total, x).numpy()
+    """d/dx of sum(fn(x) * upstream)."""
+
+    def weighted(v):
+        y = fn(v)
+        return y if upstream is None else y * ops.cast(upstream, y.dtype)
+
+    return gradients(weighted, x)[1][0]
+
+
+def layer_gradients(layer, x, upstream):
+    """The layer's output on ``x`` and the gradients of sum(output·upstream)
+    in x and in each trainable weight (``layer.trainable_variables`` order)."""
+    trainable = [ops.convert_to_tensor(v) for v in layer.trainable_variables]
+    frozen = [ops.convert_to_tensor(v) for v in layer.non_trainable_variables]
+
+    def weighted(x, *weights):
+        out, _ = layer.stateless_call(list(weights), frozen, x)
+        return out * ops.cast(upstream, out.dtype)
+
+    _, grads = gradients(weighted, x, *trainable)
+    return np.asarray(layer(x)), grads
+
+
+def sparse_from_dense(x):
+    """``x`` as the backend's sparse tensor: ``tf.SparseTensor`` or JAX's ``BCOO``."""
+    if BACKEND == "jax":
+        from jax.experimental import sparse
+
+        return sparse.BCOO.fromdense(np.asarray(x))
+    import tensorflow as tf
+
+    return tf.sparse.from_dense(x)
+
+
+def compiled_check_error():
+    """The exception a failed runtime check inside a compiled ``fit`` raises:
+    TensorFlow's ``InvalidArgumentError`` (``tf.debugging.Assert``), JAX's
+    ``JaxRuntimeError`` (an error raised by a host callback)."""
+    if BACKEND == "jax":
+        import jax
+
+        return jax.errors.JaxRuntimeError
+    import tensorflow as tf
+
+    return tf.errors.InvalidArgumentError
 
 
 def central_difference(f, x, h=1e-6):
@@ -53,14 +126,22 @@ def max_weight_diff(model_a, model_b):
     )
 
 
-def run_in_fresh_python(script, marker):
-    """Run ``script`` in a new Python process; it must exit 0 and print ``marker``."""
+def run_in_fresh_python(script, marker, backend=None, env=None):
+    """Run ``script`` in a new Python process; it must exit 0 and print ``marker``.
+
+    The process runs on ``backend`` (``KERAS_BACKEND``) if given, else on the
+    backend of the tests; ``env`` adds environment variables.
+    """
+    environment = {**os.environ, **(env or {})}
+    if backend is not None:
+        environment["KERAS_BACKEND"] = backend
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(script)],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
+        env=environment,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert marker in result.stdout
