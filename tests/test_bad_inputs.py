@@ -4,12 +4,12 @@ training with the reason; never a silent broadcast or a silent wrong loss."""
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import custom_layers
 from custom_layers import losses
 from recipes import data as data_lib
 from recipes import harness
+from tests.helpers import compiled_check_error
 
 RNG = np.random.default_rng(0)
 
@@ -49,17 +49,40 @@ def _model(units):
     ],
 )
 def test_bad_labels_stop_fit_with_the_reason(loss, units, y, message):
+    # Inside the compiled step no label is known while tracing: the check runs
+    # on the step's labels (tf.debugging.Assert, or a JAX host callback).
     model = _model(units)
     model.compile(optimizer=custom_layers.GradientDescent(0.1), loss=loss)
     x = np.ones((2, 4), "float32")
-    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+    with pytest.raises(compiled_check_error(), match=message):
         model.fit(x, np.array(y, "float32"), epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("run_eagerly", [False, True])
+def test_bad_labels_in_a_later_batch_stop_fit_and_name_the_label(run_eagerly):
+    # The first batch is fine; the second holds one label outside [0, 1].
+    model = _model(1)
+    model.compile(
+        optimizer=custom_layers.GradientDescent(0.1),
+        loss=custom_layers.BinaryCrossentropy(from_logits=True),
+        run_eagerly=run_eagerly,
+    )
+    x = np.ones((8, 4), "float32")
+    y = np.array([[0.0], [1.0], [1.0], [0.0], [1.0], [0.0], [-3.0], [1.0]], "float32")
+    error = ValueError if run_eagerly else compiled_check_error()
+    # The message names the offending label on every backend and path.
+    message = r"(?s)must lie in \[0, 1\].*-3"
+    with pytest.raises(error, match=message):
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
 
 
 def test_shape_mismatch_raises_in_fit_too():
     model = _model(2)
     model.compile(optimizer="sgd", loss=custom_layers.MeanSquaredError())
-    with pytest.raises(ValueError, match=r"y_true.shape=\(None, 3\), y_pred.shape=\(None, 2\)"):
+    # TensorFlow traces with an unknown batch size, JAX with the batch's own.
+    with pytest.raises(
+        ValueError, match=r"y_true.shape=\((None|4), 3\), y_pred.shape=\((None|4), 2\)"
+    ):
         model.fit(np.ones((4, 4), "float32"), np.ones((4, 3), "float32"), epochs=1, verbose=0)
 
 

@@ -5,10 +5,10 @@ keras.optimizers.SGD / RMSprop / Adam."""
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
 
 import custom_layers
-from tests.helpers import TRAJECTORY_TOL
+from tests.helpers import TRAJECTORY_TOL, gradients
 
 # A fixed problem: least squares on a random design, gradient 2/m·Xᵀ(Xw − y).
 _RNG = np.random.default_rng(0)
@@ -24,16 +24,18 @@ def _grad_np(w):
 def _run(optimizer, steps=100, w0=W0, grad_fn=None):
     """Apply ``steps`` updates of ``optimizer`` to one variable, return its path."""
     w = keras.Variable(np.asarray(w0, "float32"), name="w")
-    xs, ys = tf.constant(X, "float32"), tf.constant(Y, "float32")
+    xs, ys = ops.convert_to_tensor(X, "float32"), ops.convert_to_tensor(Y, "float32")
+
+    def loss(v):
+        return ops.mean(ops.square(ops.matmul(xs, v) - ys))
+
     path = []
     for _ in range(steps):
         if grad_fn is None:
-            with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(tf.square(tf.linalg.matvec(xs, w) - ys))
-            g = tape.gradient(loss, w)
+            g = gradients(loss, w.value)[1][0]
         else:
-            g = tf.constant(grad_fn(w.numpy()), "float32")
-        optimizer.apply([g], [w])
+            g = grad_fn(w.numpy())
+        optimizer.apply([ops.convert_to_tensor(g, "float32")], [w])
         path.append(w.numpy().copy())
     return np.array(path)
 

@@ -4,13 +4,14 @@ per property (derandomized, so CI sees the same examples every run)."""
 
 import keras
 import numpy as np
-import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from keras import ops
 
 import custom_layers
 from custom_layers import activations, losses
+from tests.helpers import gradients
 
 PROPERTY = settings(max_examples=200, deadline=None, derandomize=True, database=None)
 TOL = {"rtol": 1e-5, "atol": 1e-5}
@@ -29,13 +30,12 @@ def _arrays(bound, max_dims=3):
 
 
 def _value_and_grad(fn, x):
-    x = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = fn(x)
-        weights = tf.reshape(tf.range(1, tf.size(y) + 1) % 7, tf.shape(y))  # a fixed upstream
-        total = tf.reduce_sum(y * tf.cast(weights, y.dtype))
-    return y.numpy(), tape.gradient(total, x).numpy()
+    def weighted(v):
+        y = fn(v)
+        weights = ops.reshape(ops.arange(1, ops.size(y) + 1) % 7, ops.shape(y))  # fixed upstream
+        return y * ops.cast(weights, y.dtype)
+
+    return np.asarray(fn(x)), gradients(weighted, x)[1][0]
 
 
 def _assert_same(fn_a, fn_b, x, tol=TOL):
@@ -61,6 +61,11 @@ ACTIVATIONS = {
 @given(name=st.sampled_from(sorted(ACTIVATIONS)), z=_arrays(1e4))
 def test_activations_equal_keras(name, z):
     ours, theirs = ACTIVATIONS[name]
+    if name == "leaky_relu":
+        # At z = 0 the derivative is a convention: TensorFlow's built-in takes
+        # α, JAX's 1 (ours α, the notes' table). Property off that point, and
+        # off the subnormals, which XLA on CPU flushes to 0.
+        z = np.where(np.abs(z) < np.finfo(np.float32).tiny, np.float32(1.0), z)
     # TF keeps LeakyReLU's slope as a float32 attribute: relative 1e-7 apart.
     _assert_same(ours, theirs, z)
 
@@ -126,7 +131,7 @@ def test_categorical_losses_equal_keras(batch, from_logits):
     if from_logits:
         x = z
     else:  # probabilities from a softmax of moderate logits
-        x = keras.activations.softmax(np.clip(z, -30, 30) / 3).numpy()
+        x = np.asarray(keras.activations.softmax(np.clip(z, -30, 30) / 3))
     one_hot = np.eye(z.shape[1], dtype="float32")[labels]
     tol = {"rtol": 1e-5, "atol": 1e-4}
     _assert_same(
