@@ -59,6 +59,7 @@ def test_mixed_precision_matches_the_builtin_layers(policy):
         np.testing.assert_allclose(np.float32(ours), np.float32(theirs), rtol=1e-2, atol=1e-2)
 
 
+@pytest.mark.tensorflow_only  # tf.distribute
 def test_mirrored_strategy_on_two_logical_cpus_matches_one_device():
     script = """
         import os
@@ -97,4 +98,48 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_one_device():
         assert diff <= 1e-5, diff
         print("mirrored-ok", diff)
         """
-    run_in_fresh_python(script, "mirrored-ok")
+    run_in_fresh_python(script, "mirrored-ok", backend="tensorflow")
+
+
+@pytest.mark.jax_only  # keras.distribution, which runs on JAX
+def test_data_parallel_on_two_cpu_devices_matches_one_device():
+    # JAX's counterpart of MirroredStrategy: keras.distribution.DataParallel
+    # over two host devices; each batch is split, the gradients averaged.
+    script = """
+        import numpy as np, jax, keras, custom_layers as C
+        assert len(jax.devices()) == 2
+
+        def build():
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential([
+                keras.Input((8, 8, 1)),
+                C.Conv2D(4, 3, padding="same", activation="relu"),
+                keras.layers.Flatten(),
+                C.Dense(8, activation="tanh"),
+                C.Dense(3),
+            ])
+            model.compile(optimizer=C.Adam(0.01),
+                          loss=C.SparseCategoricalCrossentropy(from_logits=True))
+            return model
+
+        rng = np.random.default_rng(0)
+        x = rng.random((64, 8, 8, 1), dtype=np.float32)
+        y = rng.integers(0, 3, 64)
+        single = build()
+        single.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+        parallel = build()
+        parallel.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+        kernel = parallel.layers[0].kernel.value
+        assert len(kernel.sharding.device_set) == 2  # replicated on both devices
+        diff = max(float(np.abs(a - b).max())
+                   for a, b in zip(single.get_weights(), parallel.get_weights()))
+        assert diff <= 1e-5, diff
+        print("data-parallel-ok", diff)
+        """
+    run_in_fresh_python(
+        script,
+        "data-parallel-ok",
+        backend="jax",
+        env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+    )
