@@ -7,12 +7,48 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import pytest
+from hypothesis import settings
+
+SMOKE_EXAMPLES = 10  # hypothesis examples per property in a --smoke run (the suite: 200)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--smoke",
+        action="store_true",
+        help="day-to-day run of about a minute: the first case of every test "
+        f"function, no slow tests, {SMOKE_EXAMPLES} examples per property",
+    )
+
+
+def pytest_configure(config):
+    # Before the test modules are imported, so their settings inherit it.
+    settings.register_profile("suite", max_examples=200)
+    settings.register_profile("smoke", max_examples=SMOKE_EXAMPLES)
+    settings.load_profile("smoke" if config.getoption("--smoke") else "suite")
+
+
+def _smoke_selection(config, items):
+    """The first collected case of each test function, slow tests left out."""
+    seen, kept, dropped = set(), [], []
+    for item in items:
+        key = (item.nodeid.split("::")[0], item.originalname)
+        if "slow" in item.keywords or key in seen:
+            dropped.append(item)
+        else:
+            seen.add(key)
+            kept.append(item)
+    config.hook.pytest_deselected(items=dropped)
+    items[:] = kept
 
 
 def pytest_collection_modifyitems(config, items):
     """Tests about one backend itself run only on it: ``tensorflow_only``
     (tf.distribute, tf.data, SavedModel export, tf.SparseTensor) and
-    ``jax_only`` (keras.distribution on JAX devices)."""
+    ``jax_only`` (keras.distribution on JAX devices). ``--smoke`` keeps one
+    case per test function."""
+    if config.getoption("--smoke"):
+        _smoke_selection(config, items)
     backend = keras.backend.backend()
     for marker in ("tensorflow_only", "jax_only"):
         wanted = marker.removesuffix("_only")

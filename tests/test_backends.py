@@ -59,12 +59,14 @@ _LOAD = """
 """
 
 
+@pytest.mark.slow  # a fresh Python process
 @pytest.mark.parametrize(("saved_on", "loaded_on"), [("tensorflow", "jax"), ("jax", "tensorflow")])
 def test_a_keras_file_saved_on_one_backend_loads_on_the_other(tmp_path, saved_on, loaded_on):
     run_in_fresh_python(_SAVE.format(path=tmp_path), f"saved on {saved_on}", backend=saved_on)
     run_in_fresh_python(_LOAD.format(path=tmp_path), f"loaded on {loaded_on}", backend=loaded_on)
 
 
+@pytest.mark.slow  # a fresh Python process
 def test_custom_layers_on_jax_never_import_tensorflow():
     script = """
         import sys

@@ -59,6 +59,7 @@ def test_mixed_precision_matches_the_builtin_layers(policy):
         np.testing.assert_allclose(np.float32(ours), np.float32(theirs), rtol=1e-2, atol=1e-2)
 
 
+@pytest.mark.slow  # a fresh Python process
 @pytest.mark.tensorflow_only  # tf.distribute
 def test_mirrored_strategy_on_two_logical_cpus_matches_one_device():
     script = """
@@ -101,6 +102,7 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_one_device():
     run_in_fresh_python(script, "mirrored-ok", backend="tensorflow")
 
 
+@pytest.mark.slow  # a fresh Python process
 @pytest.mark.jax_only  # keras.distribution, which runs on JAX
 def test_data_parallel_on_two_cpu_devices_matches_one_device():
     # JAX's counterpart of MirroredStrategy: keras.distribution.DataParallel
