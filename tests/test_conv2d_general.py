@@ -16,11 +16,10 @@ import itertools
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import custom_layers
 from custom_layers.layers import conv2d
-from tests.helpers import TRAJECTORY_TOL, max_weight_diff
+from tests.helpers import TRAJECTORY_TOL, gradients, layer_gradients, max_weight_diff
 
 # ---------------------------------------------------------------- reference
 
@@ -134,13 +133,12 @@ def _grid():
 
 
 def _value_and_grads(layer, x, upstream):
-    x = tf.convert_to_tensor(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = layer(x)
-        total = tf.reduce_sum(y * upstream)
-    grads = tape.gradient(total, [x, *layer.trainable_variables])
-    return [y.numpy()] + [g.numpy() for g in grads]
+    """[output, ∂input, ∂kernel, ∂bias] of Σ output·upstream, as NumPy arrays.
+
+    Compiled (on JAX, one jit per case: the grid runs 4x faster than op by
+    op); the eager custom gradient is checked by the path tests below."""
+    y, grads = layer_gradients(layer, x, upstream, compiled=True)
+    return [y, *grads]
 
 
 @pytest.mark.parametrize(
@@ -204,6 +202,7 @@ _PATH_CASES = [
 ]
 
 
+@pytest.mark.usefixtures("float64")
 @pytest.mark.parametrize("by_windows", [True, False], ids=["grad-by-windows", "grad-by-phases"])
 @pytest.mark.parametrize("columns", [True, False], ids=["windows-as-columns", "windows-as-rows"])
 @pytest.mark.parametrize(
@@ -235,15 +234,15 @@ def test_every_path_matches_the_formula(
     geometry = conv2d._Geometry(shape[1:3], kernel_size, strides, padding, dilation)
     assert geometry.windows_as_columns(shape[-1] // groups) is columns
     upstream = rng.standard_normal((shape[0], *geometry.out_hw, filters))
-    variables = [tf.constant(x), tf.constant(kernel)] + ([tf.constant(bias)] if with_bias else [])
-    with tf.GradientTape() as tape:
-        tape.watch(variables)
-        y = conv2d.correlate(*variables[:2], variables[2] if with_bias else None, geometry, groups)
-        total = tf.reduce_sum(y * upstream)
-    grads = [g.numpy() for g in tape.gradient(total, variables)]
+    variables = [x, kernel, bias] if with_bias else [x, kernel]
+
+    def y(x, kernel, bias=None):
+        return conv2d.correlate(x, kernel, bias, geometry, groups)
+
+    _, grads = gradients(lambda *v: y(*v) * upstream, *variables)
     args = (strides, dilation, groups, padding)
     np.testing.assert_allclose(
-        y.numpy(), _ref_conv2d(x, kernel, bias, *args), rtol=1e-10, atol=1e-10
+        y(*variables), _ref_conv2d(x, kernel, bias, *args), rtol=1e-10, atol=1e-10
     )
     references = _ref_gradients(x, kernel, upstream, *args)
     if with_bias:
@@ -252,6 +251,7 @@ def test_every_path_matches_the_formula(
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.usefixtures("float64")
 def test_gradients_vs_finite_differences():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((1, 6, 6, 4))
@@ -264,11 +264,9 @@ def test_gradients_vs_finite_differences():
     def loss(x_, kernel_, bias_):
         return float(np.sum(_ref_conv2d(x_, kernel_, bias_, *args) * upstream))
 
-    variables = [tf.constant(v) for v in (x, kernel, bias)]
-    with tf.GradientTape() as tape:
-        tape.watch(variables)
-        total = tf.reduce_sum(conv2d.correlate(*variables, geometry, 2) * upstream)
-    analytic = [g.numpy() for g in tape.gradient(total, variables)]
+    _, analytic = gradients(
+        lambda *v: conv2d.correlate(*v, geometry, 2) * upstream, x, kernel, bias
+    )
     h = 1e-6
     values = [x, kernel, bias]
     for which, array in enumerate(values):
@@ -305,14 +303,12 @@ def test_grouped_layer_serves_every_batch_size_including_empty(channels):
     for batch in (1, 3, 0, 2):
         x = rng.standard_normal((batch, 7, 6, channels)).astype("float32")
         want = _ref_conv2d(x.astype("float64"), kernel, bias, 1, 2, 2, "same")
-        np.testing.assert_allclose(layer(x).numpy(), want, rtol=1e-5, atol=1e-5)
-    empty = tf.zeros((0, 7, 6, channels))
-    with tf.GradientTape() as tape:
-        tape.watch(empty)
-        total = tf.reduce_sum(layer(empty))
-    d_x, d_kernel, d_bias = tape.gradient(total, [empty, *layer.trainable_variables])
+        np.testing.assert_allclose(layer(x), want, rtol=1e-5, atol=1e-5)
+    empty = np.zeros((0, 7, 6, channels), "float32")
+    _, (d_x, d_kernel, d_bias) = layer_gradients(layer, empty, np.ones((0, 7, 6, 4), "float32"))
     assert d_x.shape == (0, 7, 6, channels)
-    assert not np.any(d_kernel.numpy()) and not np.any(d_bias.numpy())
+    assert d_kernel.shape == (3, 3, channels // 2, 4) and d_bias.shape == (4,)
+    assert not np.any(d_kernel) and not np.any(d_bias)
 
 
 # ------------------------------------------------------------------ training
