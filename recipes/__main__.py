@@ -64,7 +64,11 @@ def main(argv=None):
     if "--quiet" not in argv:
         argv.append("--quiet")
     if "multi-worker" in argv or "--distribute=multi-worker" in argv:
-        harness.multi_worker_strategy()  # first, and so that is_chief() knows
+        try:
+            harness.multi_worker_strategy()  # first, and so that is_chief() knows
+        except ValueError as error:  # not on this backend
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     lines, failures = [], []
     for name, (module, keys, metric, scale, tolerance) in RECIPES.items():
         if harness.is_chief():

@@ -4,6 +4,11 @@ from the same initial weights, the comparison table, plots and saving.
 A recipe supplies the data, a ``build(impl)`` that returns the model for
 ``impl`` in {"custom", "builtin"}, and a ``compile_args(impl)``; the harness
 does the rest, identically for both implementations.
+
+The recipes run on TensorFlow and on JAX (``KERAS_BACKEND=jax``). Their
+input is ``tf.data`` on both: TensorFlow runs the pipelines on the host and
+Keras on JAX reads them. What differs between the backends is in one
+section below ("what differs between backends").
 """
 
 import argparse
@@ -41,8 +46,9 @@ def parser(description, epochs, dataset, batch_size=32):
         "--deterministic",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="TensorFlow op determinism (default on; --no-deterministic allows "
-        "jit_compile and nondeterministic kernels)",
+        help="TensorFlow op determinism: the model's on TensorFlow, the tf.data input's on "
+        "any backend (default on; --no-deterministic allows jit_compile and "
+        "nondeterministic kernels on TensorFlow)",
     )
     p.add_argument(
         "--validate-every",
@@ -88,6 +94,10 @@ def parser(description, epochs, dataset, batch_size=32):
 
 def parse(p, argv):
     args = p.parse_args(argv)
+    refusal = distribute_refusal(args.distribute)
+    if refusal:
+        p.error(refusal)
+    keep_tensorflow_off_the_gpus()
     if args.distribute == "multi-worker":
         multi_worker_strategy()  # before any TensorFlow op of this process
     for flag in ("epochs", "batch_size", "validate_every"):
@@ -125,6 +135,67 @@ def quiet_logs(quiet=True):
     tf.get_logger().setLevel(level)
     logging.getLogger("tensorflow_datasets").setLevel(level)
     absl.logging.set_verbosity(absl.logging.ERROR if quiet else absl.logging.INFO)
+
+
+# ------------------------------------------------ what differs between backends
+#
+# Everything else in the recipes is Keras, NumPy or tf.data (input, which
+# TensorFlow runs on the host for either backend).
+
+
+def distribute_refusal(distribute):
+    """Why ``--distribute distribute`` cannot run on this backend, or ``None``.
+
+    tf.distribute strategies (``MirroredStrategy``,
+    ``MultiWorkerMirroredStrategy``) train Keras models on the TensorFlow
+    backend only.
+    """
+    backend = keras.backend.backend()
+    if distribute == "none" or backend == "tensorflow":
+        return None
+    return (
+        f"--distribute {distribute} trains under tf.distribute, which Keras supports on the "
+        f"TensorFlow backend only; this process runs KERAS_BACKEND={backend}. Run it with "
+        "KERAS_BACKEND=tensorflow, or without --distribute."
+    )
+
+
+def keep_tensorflow_off_the_gpus():
+    """On another backend TensorFlow only runs the tf.data input, on the host:
+    keep it off the GPUs, whose memory it would otherwise reserve, and which
+    the backend uses. Only possible before TensorFlow's first op in the
+    process; after that it changes nothing."""
+    if keras.backend.backend() == "tensorflow":
+        return
+    try:
+        tf.config.set_visible_devices([], "GPU")
+    except RuntimeError:  # TensorFlow has set up its devices already
+        pass
+
+
+def compiled(function):
+    """``function`` compiled as one XLA program: ``tf.function(jit_compile=True)``
+    on TensorFlow, ``jax.jit`` on JAX. Pass its tensor arguments as tensors
+    (not Python numbers), so that new values do not trace it again."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.jit(function)
+    return tf.function(function, jit_compile=True, reduce_retracing=True)
+
+
+def derivative(fn, z):
+    """The backward pass of an element-wise ``fn`` at ``z``: d/dz Σ fn(z),
+    by ``tf.GradientTape`` on TensorFlow, ``jax.grad`` on JAX (NumPy out)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return np.asarray(jax.grad(lambda v: keras.ops.sum(fn(v)))(np.asarray(z)))
+    z = tf.constant(z)
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        total = tf.reduce_sum(fn(z))
+    return tape.gradient(total, z).numpy()
 
 
 def strategy(args):
@@ -188,6 +259,9 @@ def multi_worker_strategy():
     strategy is created, which it accepts only before the process has run any
     TensorFlow op. ``parse`` therefore makes it before anything else.
     """
+    refusal = distribute_refusal("multi-worker")
+    if refusal:
+        raise ValueError(refusal)
     if not _MULTI_WORKER:
         try:
             _MULTI_WORKER.append(_MultiWorkerStrategy())
@@ -338,7 +412,8 @@ def training_pipeline(x, y, batch_size, seed, epochs_per_chunk=1, replicas=1):
     by ``BackupAndRestore`` sees the batches an uninterrupted run sees, and
     two models trained with the same seed see the same batches. The chunk
     number reaches the pipeline through a variable that the returned
-    callback sets when a Keras epoch begins.
+    callback sets when a Keras epoch begins: a ``tf.Variable``, not a Keras
+    one, so that on JAX too it is TensorFlow state that the pipeline reads.
 
     Under a tf.distribute strategy the pipeline stays as it is: the strategy
     splits each global batch into ``replicas`` consecutive slices, one per
@@ -419,7 +494,8 @@ def fit_options(args, n_train):
     ``--validate-every`` epochs of the data (a chunk), and one graph
     execution runs a whole chunk (``steps_per_execution``); the training and
     test-set losses are reported once per chunk, and the final metrics come
-    from a full evaluation.
+    from a full evaluation. (On JAX, Keras runs such an execution as a
+    Python loop of compiled steps: there it saves the per-step callbacks.)
 
     Returns (compile options, epochs per chunk).
     """

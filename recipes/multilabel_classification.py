@@ -16,6 +16,7 @@ import time
 
 import keras
 import numpy as np
+from keras import ops
 
 import custom_layers
 from custom_layers import activations
@@ -68,7 +69,8 @@ def softmax_counterexample(args, data, names):
         callbacks=callbacks,
     )
     seconds = time.perf_counter() - start
-    probabilities = activations.softmax(model.predict(data.x_test, verbose=0)).numpy()
+    logits = model.predict(data.x_test, verbose=0)
+    probabilities = ops.convert_to_numpy(activations.softmax(logits))
     return label_scores(data.y_test, probabilities, names), seconds
 
 
@@ -87,7 +89,8 @@ def main(argv=None):
         label="sigmoid+BCE",
     )
     for impl, model in models.items():
-        probabilities = activations.sigmoid(model.predict(data.x_test, verbose=0)).numpy()
+        logits = model.predict(data.x_test, verbose=0)
+        probabilities = ops.convert_to_numpy(activations.sigmoid(logits))
         rows[impl].metrics.update(label_scores(data.y_test, probabilities, names))
     wrong = harness.Row("softmax+CE (wrong choice)", *softmax_counterexample(args, data, names))
     columns = ["label_acc", "exact_match", *[f"acc_{n}" for n in names]]

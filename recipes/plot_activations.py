@@ -1,8 +1,9 @@
 """Draw every activation of the notes with its table derivative, one PNG.
 
 Each derivative curve is the backward pass of ``custom_layers.activations``
-(``tf.GradientTape`` through the custom gradient), drawn over the notes'
-formula for it as dots, so the picture shows that the two agree.
+(``tf.GradientTape``, or ``jax.grad`` with ``KERAS_BACKEND=jax``, through
+the custom gradient), drawn over the notes' formula for it as dots, so the
+picture shows that the two agree.
 
     python -m recipes.plot_activations [--output activations.png]
 """
@@ -13,7 +14,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from custom_layers import activations
 from recipes import harness
@@ -27,14 +28,6 @@ PANELS = [
 ]
 
 
-def backward(fn, z):
-    z = tf.constant(z)
-    with tf.GradientTape() as tape:
-        tape.watch(z)
-        total = tf.reduce_sum(fn(z))
-    return tape.gradient(total, z).numpy()
-
-
 def draw(path, z_range=4.0):
     import matplotlib
 
@@ -45,8 +38,8 @@ def draw(path, z_range=4.0):
     dots = np.linspace(-z_range, z_range, 33) + 1e-3  # off the kink at 0
     fig, axes = plt.subplots(1, len(PANELS), figsize=(4 * len(PANELS), 3.6), sharex=True)
     for ax, (title, fn, table) in zip(axes, PANELS, strict=True):
-        ax.plot(z, fn(z).numpy(), label="g(z)")
-        ax.plot(z, backward(fn, z), label="g'(z), backward pass")
+        ax.plot(z, ops.convert_to_numpy(fn(z)), label="g(z)")
+        ax.plot(z, harness.derivative(fn, z), label="g'(z), backward pass")
         ax.plot(dots, table(dots), "k.", markersize=3, label="g'(z), the notes' table")
         ax.axhline(0, color="grey", linewidth=0.5)
         ax.axvline(0, color="grey", linewidth=0.5)

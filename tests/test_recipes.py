@@ -148,6 +148,7 @@ def test_seed_makes_runs_identical(data_dir):
     assert other["custom"].history != first["custom"].history
 
 
+@pytest.mark.tensorflow_only  # tf.distribute.MirroredStrategy
 def test_distribute_mirrored_on_two_logical_cpus(data_dir):
     from tests.helpers import run_in_fresh_python
 
@@ -167,6 +168,22 @@ def test_distribute_mirrored_on_two_logical_cpus(data_dir):
         print("distributed-recipe-ok")
         """
     run_in_fresh_python(script, "distributed-recipe-ok")
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "tensorflow", reason="tf.distribute runs on TensorFlow"
+)
+def test_distribute_is_refused_off_tensorflow(capsys):
+    backend = keras.backend.backend()
+    for flag in ("mirrored", "multi-worker"):
+        with pytest.raises(SystemExit) as exit_info:
+            multiclass_classification.main(["--distribute", flag])
+        assert exit_info.value.code == 2
+        said = capsys.readouterr().err
+        assert f"--distribute {flag} trains under tf.distribute" in said
+        assert f"KERAS_BACKEND={backend}" in said
+    assert run_all.main(["--distribute", "multi-worker"]) == 2
+    assert "TensorFlow backend only" in capsys.readouterr().err
 
 
 # Lines TensorFlow, absl, CUDA probes, TFDS and Python warnings print on their own.
