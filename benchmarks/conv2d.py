@@ -17,7 +17,8 @@
 
 Both sides share weights and are timed in the same process with interleaved
 repeats in alternating order; the table shows the best of N per side and the
-median of the N paired ratios.
+median of the N paired ratios. With ``KERAS_BACKEND=jax`` the same rows
+compare the custom layer with JAX's built-in Conv2D, compiled by ``jax.jit``.
 
     python -m benchmarks.conv2d [--repeats 10]
 """
@@ -30,7 +31,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import custom_layers
 
@@ -55,7 +55,7 @@ def _interleaved(tasks, repeats):
 
 def example_layer_tasks(batch=32, steps=10, channels=3, filters=32, size=64, **conv_args):
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.standard_normal((batch, size, size, channels)).astype("float32"))
+    x = rng.standard_normal((batch, size, size, channels)).astype("float32")
     layers = {}
     for name, conv in IMPLS.items():
         layers[name] = conv(
@@ -67,33 +67,95 @@ def example_layer_tasks(batch=32, steps=10, channels=3, filters=32, size=64, **c
     for name, layer in layers.items():
         optimizer = keras.optimizers.SGD(1e-3)
         optimizer.build(layer.trainable_variables)
-
-        @tf.function
-        def predict(layer=layer):
-            return layer(x)
-
-        @tf.function
-        def step(layer=layer, optimizer=optimizer):
-            with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(tf.square(layer(x)))
-            grads = tape.gradient(loss, layer.trainable_variables)
-            optimizer.apply(grads, layer.trainable_variables)
-            return loss
-
-        @tf.function
-        def step_dx(layer=layer, optimizer=optimizer):
-            # inside a network: the gradient for the layer's input is needed too
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                loss = tf.reduce_mean(tf.square(layer(x)))
-            d_x, *grads = tape.gradient(loss, [x, *layer.trainable_variables])
-            optimizer.apply(grads, layer.trainable_variables)
-            return loss + tf.reduce_sum(d_x)
-
-        forward[name] = lambda f=predict: [f() for _ in range(steps)][-1].numpy()
-        train[name] = lambda f=step: [f() for _ in range(steps)][-1].numpy()
-        train_dx[name] = lambda f=step_dx: [f() for _ in range(steps)][-1].numpy()
+        predict, step, step_dx = _compiled_steps(layer, optimizer, x)
+        # each task waits for its last result only: no sync between steps
+        forward[name] = lambda f=predict: np.asarray([f() for _ in range(steps)][-1])
+        train[name] = lambda f=step: np.asarray([f() for _ in range(steps)][-1])
+        train_dx[name] = lambda f=step_dx: np.asarray([f() for _ in range(steps)][-1])
     return forward, train, train_dx, batch * steps
+
+
+def _compiled_steps(layer, optimizer, x):
+    """Three compiled functions of no argument, each returning a tensor: the
+    forward pass on ``x``; a training step (the loss mean(layer(x)²), its
+    gradient, an SGD update); the same step with the gradient for the input
+    ``x`` too, as inside a network. ``tf.function`` with ``tf.GradientTape``
+    on TensorFlow; on JAX, ``jax.jit`` of the layer's ``stateless_call`` with
+    ``jax.value_and_grad``, the weights and the optimizer's variables carried
+    from step to step. ``x`` is an input of every compiled function on both
+    (TensorFlow captures it as one), not a constant XLA could fold."""
+    if keras.backend.backend() == "jax":
+        return _jax_steps(layer, optimizer, x)
+    import tensorflow as tf
+
+    x = tf.constant(x)
+
+    @tf.function
+    def predict():
+        return layer(x)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(layer(x)))
+        grads = tape.gradient(loss, layer.trainable_variables)
+        optimizer.apply(grads, layer.trainable_variables)
+        return loss
+
+    @tf.function
+    def step_dx():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_mean(tf.square(layer(x)))
+        d_x, *grads = tape.gradient(loss, [x, *layer.trainable_variables])
+        optimizer.apply(grads, layer.trainable_variables)
+        return loss + tf.reduce_sum(d_x)
+
+    return predict, step, step_dx
+
+
+def _jax_steps(layer, optimizer, x):
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.asarray(x)
+    frozen = [v.value for v in layer.non_trainable_variables]
+    # the state the steps carry: the layer's trainable weights, the optimizer's variables
+    state = {
+        "weights": [v.value for v in layer.trainable_variables],
+        "optimizer": [v.value for v in optimizer.variables],
+    }
+
+    def loss(weights, x):
+        return jnp.mean(jnp.square(layer.stateless_call(weights, frozen, x)[0]))
+
+    @jax.jit
+    def predict(weights, x):
+        return layer.stateless_call(weights, frozen, x)[0]
+
+    @jax.jit
+    def step(weights, optimizer_variables, x):
+        value, grads = jax.value_and_grad(loss)(weights, x)
+        weights, optimizer_variables = optimizer.stateless_apply(
+            optimizer_variables, grads, weights
+        )
+        return value, weights, optimizer_variables
+
+    @jax.jit
+    def step_dx(weights, optimizer_variables, x):
+        value, (grads, d_x) = jax.value_and_grad(loss, argnums=(0, 1))(weights, x)
+        weights, optimizer_variables = optimizer.stateless_apply(
+            optimizer_variables, grads, weights
+        )
+        return value + jnp.sum(d_x), weights, optimizer_variables
+
+    def run(train_step):
+        value, state["weights"], state["optimizer"] = train_step(
+            state["weights"], state["optimizer"], x
+        )
+        return value
+
+    return lambda: predict(state["weights"], x), lambda: run(step), lambda: run(step_dx)
 
 
 def small_cnn_tasks(batch=64, samples=4096):
@@ -141,7 +203,10 @@ def main(argv=None):
         ("(d) (a) with dilation 2, train step, dInput", dilated_dx, dilated_n),
         ("(e) 32x32x32 -> 32, 4 groups, step, dInput", grouped_dx, grouped_n),
     ]
-    print(f"best of {args.repeats} interleaved repeats, images/s; median: of the paired ratios")
+    print(
+        f"{keras.backend.backend()}: best of {args.repeats} interleaved repeats, images/s; "
+        "median: of the paired ratios"
+    )
     print(f"{'case':<44} {'custom':>9} {'built-in':>9} {'ratio':>7} {'median':>7}")
     results = {}
     for name, tasks, images in rows:

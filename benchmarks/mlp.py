@@ -6,6 +6,9 @@ in the same process with interleaved repeats (best of N per side, as the
 machine's noise is 15-25 % between runs).
 
     python -m benchmarks.mlp [--repeats 10] [--samples 16384] [--batch-size 128]
+
+Backend-neutral (``model.fit`` only): ``KERAS_BACKEND=jax`` compares the
+custom parts with JAX's built-ins.
 """
 
 import argparse
@@ -83,7 +86,7 @@ def main(argv=None):
     steps = -(-samples // args.batch_size)
     print(
         f"MLP 784-256-128-10, batch {args.batch_size}, {steps} steps/epoch, "
-        f"best of {args.repeats} interleaved epochs"
+        f"best of {args.repeats} interleaved epochs, backend: {keras.backend.backend()}"
     )
     print(f"{'impl':<8} {'s/epoch':>8} {'samples/s':>10} {'ms/step':>8}")
     for impl, seconds in best.items():
