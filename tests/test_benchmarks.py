@@ -3,9 +3,12 @@ never asserted: they belong to the printed table, not to the tests)."""
 
 import math
 
+import pytest
+
 from benchmarks import conv2d
 
 
+@pytest.mark.slow
 def test_conv2d_benchmark_prints_every_row(capsys):
     results = conv2d.main(["--repeats", "1"])
     table = capsys.readouterr().out
@@ -25,6 +28,7 @@ def test_mlp_benchmark_reports_a_ratio(capsys):
     assert math.isfinite(result["ratio"]) and result["ratio"] > 0
 
 
+@pytest.mark.slow
 def test_fidelity_table_meets_the_targets():
     """The printed figures, recomputed: every element-wise difference within
     the fidelity targets, and every Keras-ε optimizer twin on the built-in's

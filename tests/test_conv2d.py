@@ -363,6 +363,7 @@ def test_small_cnn_trains_with_the_builtin_for_50_steps():
     np.testing.assert_allclose(history_c, history_b, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_keras_round_trip_in_process_and_in_a_fresh_process(tmp_path):
     model = _cnn(custom_layers.Conv2D)
     x = np.random.default_rng(1).standard_normal((4, 12, 12, 1)).astype("float32")
@@ -398,6 +399,7 @@ def test_saved_model_export_serves_the_same_outputs(tmp_path):
     np.testing.assert_allclose(served.serve(x).numpy(), expected, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_training_compiled_whole_with_xla_equals_the_default():
     # model.compile(jit_compile=True) puts the layer's own XLA parts inside
     # one XLA graph; the trajectory must stay the same. A fresh process:

@@ -84,6 +84,7 @@ def _trained_model(optimizer):
     return model
 
 
+@pytest.mark.slow
 def test_saved_state_resumes_training_in_a_fresh_process(tmp_path):
     expected = {}
     for twin, (make, _) in TWINS.items():

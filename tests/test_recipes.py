@@ -31,6 +31,7 @@ def _assert_twins_agree(pair, metric, points=0.005):
     assert custom.max_weight_diff is not None and custom.max_weight_diff <= 1e-3
 
 
+@pytest.mark.slow
 def test_binary_classification(data_dir):
     result = binary_classification.main(
         ["--quiet", "--epochs", "5", "--steps", "300", "--data-dir", data_dir]
@@ -56,6 +57,7 @@ def test_multiclass_classification(data_dir):
     _assert_twins_agree(result["rows"], "accuracy")
 
 
+@pytest.mark.slow
 def test_multilabel_classification_and_the_softmax_counterexample(data_dir):
     result = multilabel_classification.main(["--quiet", "--epochs", "5", "--data-dir", data_dir])
     rows = result["rows"]
@@ -66,6 +68,7 @@ def test_multilabel_classification_and_the_softmax_counterexample(data_dir):
     _assert_twins_agree(rows, "exact_match")
 
 
+@pytest.mark.slow
 def test_cnn_image_classification(data_dir):
     result = cnn_image_classification.main(["--quiet", "--epochs", "4", "--data-dir", data_dir])
     assert result["rows"]["custom"].metrics["accuracy"] >= 0.85
@@ -107,6 +110,7 @@ def test_bad_flags_exit_with_a_message(capsys):
     assert "--epochs must be positive, got 0" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_run_all_prints_one_summary_and_succeeds(data_dir, capsys):
     status = run_all.main(["--epochs", "1", "--data-dir", data_dir])
     out = capsys.readouterr().out
@@ -123,6 +127,7 @@ def test_activation_picture_is_written(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000
 
 
+@pytest.mark.slow
 def test_cnn_recipe_takes_a_catalog_dataset(data_dir):
     # `--dataset mnist` for online users; TFDS' mock data stands in here.
     import tensorflow_datasets as tfds
@@ -137,6 +142,7 @@ def test_cnn_recipe_takes_a_catalog_dataset(data_dir):
     assert pair["custom"].metrics["accuracy"] == pair["builtin"].metrics["accuracy"]
 
 
+@pytest.mark.slow
 def test_seed_makes_runs_identical(data_dir):
     argv = ["--quiet", "--epochs", "2", "--seed", "7", "--data-dir", data_dir]
     first = multiclass_classification.main(argv)["rows"]
@@ -148,6 +154,7 @@ def test_seed_makes_runs_identical(data_dir):
     assert other["custom"].history != first["custom"].history
 
 
+@pytest.mark.slow
 @pytest.mark.tensorflow_only  # tf.distribute.MirroredStrategy
 def test_distribute_mirrored_on_two_logical_cpus(data_dir):
     from tests.helpers import run_in_fresh_python
@@ -209,6 +216,7 @@ def _run_recipe(data_dir, *flags):
     return result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_console_stays_clean_and_verbose_brings_the_logs_back(tmp_path):
     data_dir = str(tmp_path / "fresh")  # a fresh data dir: the data set is built, quietly
     output = _run_recipe(data_dir)

@@ -9,6 +9,7 @@ import time
 
 import keras
 import numpy as np
+import pytest
 
 import custom_layers  # noqa: F401  (registers the custom objects for load_model)
 
@@ -34,6 +35,7 @@ def _command(data_dir, save, checkpoint_dir):
     ]
 
 
+@pytest.mark.slow
 def test_killed_recipe_resumes_to_the_same_weights(tmp_path):
     data_dir = tmp_path / "tfds"
     straight = tmp_path / "straight.keras"

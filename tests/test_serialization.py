@@ -73,6 +73,7 @@ def test_every_loss_and_gradient_descent_reload(tmp_path, loss):
     assert isinstance(loaded.optimizer, custom_layers.GradientDescent)
 
 
+@pytest.mark.slow
 def test_saved_model_loads_in_a_fresh_process(tmp_path):
     model = _every_custom_object_model()
     model.save(tmp_path / "model.keras")
@@ -113,6 +114,7 @@ class ScaledDense(custom_layers.Dense):
 '''
 
 
+@pytest.mark.slow
 def test_user_subclass_trains_saves_and_reloads_in_a_fresh_process(tmp_path):
     (tmp_path / "user_layers.py").write_text(SUBCLASS_SOURCE)
     sys.path.insert(0, str(tmp_path))
