@@ -1,6 +1,8 @@
 """Past one device and past float32: custom objects under MirroredStrategy
 (2 logical CPUs) and under mixed-precision policies."""
 
+import textwrap
+
 import keras
 import numpy as np
 import pytest
@@ -59,6 +61,30 @@ def test_mixed_precision_matches_the_builtin_layers(policy):
         np.testing.assert_allclose(np.float32(ours), np.float32(theirs), rtol=1e-2, atol=1e-2)
 
 
+# The small model both two-device tests train, first on one device; their
+# scripts then train it again split over two devices and compare weights.
+_ONE_DEVICE_RUN = """
+def build():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        C.Conv2D(4, 3, padding="same", activation="relu"),
+        keras.layers.Flatten(),
+        C.Dense(8, activation="tanh"),
+        C.Dense(3),
+    ])
+    model.compile(optimizer=C.Adam(0.01),
+                  loss=C.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+rng = np.random.default_rng(0)
+x = rng.random((64, 8, 8, 1), dtype=np.float32)
+y = rng.integers(0, 3, 64)
+single = build()
+single.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+"""
+
+
 @pytest.mark.slow  # a fresh Python process
 @pytest.mark.tensorflow_only  # tf.distribute
 def test_mirrored_strategy_on_two_logical_cpus_matches_one_device():
@@ -71,25 +97,7 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_one_device():
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import numpy as np, keras, custom_layers as C
 
-        def build():
-            keras.utils.set_random_seed(0)
-            model = keras.Sequential([
-                keras.Input((8, 8, 1)),
-                C.Conv2D(4, 3, padding="same", activation="relu"),
-                keras.layers.Flatten(),
-                C.Dense(8, activation="tanh"),
-                C.Dense(3),
-            ])
-            model.compile(optimizer=C.Adam(0.01),
-                          loss=C.SparseCategoricalCrossentropy(from_logits=True))
-            return model
-
-        rng = np.random.default_rng(0)
-        x = rng.random((64, 8, 8, 1), dtype=np.float32)
-        y = rng.integers(0, 3, 64)
-        single = build()
-        single.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+{one_device}        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         assert strategy.num_replicas_in_sync == 2
         with strategy.scope():
             mirrored = build()
@@ -98,7 +106,7 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_one_device():
                    for a, b in zip(single.get_weights(), mirrored.get_weights()))
         assert diff <= 1e-5, diff
         print("mirrored-ok", diff)
-        """
+        """.replace("{one_device}", textwrap.indent(_ONE_DEVICE_RUN, " " * 8))
     run_in_fresh_python(script, "mirrored-ok", backend="tensorflow")
 
 
@@ -111,25 +119,7 @@ def test_data_parallel_on_two_cpu_devices_matches_one_device():
         import numpy as np, jax, keras, custom_layers as C
         assert len(jax.devices()) == 2
 
-        def build():
-            keras.utils.set_random_seed(0)
-            model = keras.Sequential([
-                keras.Input((8, 8, 1)),
-                C.Conv2D(4, 3, padding="same", activation="relu"),
-                keras.layers.Flatten(),
-                C.Dense(8, activation="tanh"),
-                C.Dense(3),
-            ])
-            model.compile(optimizer=C.Adam(0.01),
-                          loss=C.SparseCategoricalCrossentropy(from_logits=True))
-            return model
-
-        rng = np.random.default_rng(0)
-        x = rng.random((64, 8, 8, 1), dtype=np.float32)
-        y = rng.integers(0, 3, 64)
-        single = build()
-        single.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
-        keras.distribution.set_distribution(keras.distribution.DataParallel())
+{one_device}        keras.distribution.set_distribution(keras.distribution.DataParallel())
         parallel = build()
         parallel.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
         kernel = parallel.layers[0].kernel.value
@@ -138,7 +128,7 @@ def test_data_parallel_on_two_cpu_devices_matches_one_device():
                    for a, b in zip(single.get_weights(), parallel.get_weights()))
         assert diff <= 1e-5, diff
         print("data-parallel-ok", diff)
-        """
+        """.replace("{one_device}", textwrap.indent(_ONE_DEVICE_RUN, " " * 8))
     run_in_fresh_python(
         script,
         "data-parallel-ok",
