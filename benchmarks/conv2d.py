@@ -20,7 +20,7 @@ repeats in alternating order; the table shows the best of N per side and the
 median of the N paired ratios. With ``KERAS_BACKEND=jax`` the same rows
 compare the custom layer with JAX's built-in Conv2D, compiled by ``jax.jit``.
 
-    python -m benchmarks.conv2d [--repeats 10]
+    python -m benchmarks.conv2d [--repeats 10] [--steps 10] [--cnn-samples 4096]
 """
 
 import argparse
@@ -188,12 +188,20 @@ def small_cnn_tasks(batch=64, samples=4096):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument(
+        "--steps", type=int, default=10, help="steps per timed run of (a), (d), (e); (c) a third"
+    )
+    parser.add_argument("--cnn-samples", type=int, default=4096, help="one epoch of (b)")
     args = parser.parse_args(argv)
-    forward, train, train_dx, n = example_layer_tasks()
-    cnn, cnn_samples = small_cnn_tasks()
-    *_, wide_dx, wide_n = example_layer_tasks(steps=3, channels=16, filters=16)
-    *_, dilated_dx, dilated_n = example_layer_tasks(dilation_rate=2)
-    *_, grouped_dx, grouped_n = example_layer_tasks(channels=32, size=32, groups=4)
+    for flag in ("repeats", "steps", "cnn_samples"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be at least 1")
+    steps = args.steps
+    forward, train, train_dx, n = example_layer_tasks(steps=steps)
+    cnn, cnn_samples = small_cnn_tasks(samples=args.cnn_samples)
+    *_, wide_dx, wide_n = example_layer_tasks(steps=max(1, steps // 3), channels=16, filters=16)
+    *_, dilated_dx, dilated_n = example_layer_tasks(steps=steps, dilation_rate=2)
+    *_, grouped_dx, grouped_n = example_layer_tasks(steps=steps, channels=32, size=32, groups=4)
     rows = [
         ("(a) notes' layer 64x64x3, forward", forward, n),
         ("(a) train step, first layer (no dInput)", train, n),

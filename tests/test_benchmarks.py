@@ -10,7 +10,7 @@ from benchmarks import conv2d
 
 @pytest.mark.slow
 def test_conv2d_benchmark_prints_every_row(capsys):
-    results = conv2d.main(["--repeats", "1"])
+    results = conv2d.main(["--repeats", "1", "--steps", "1", "--cnn-samples", "256"])
     table = capsys.readouterr().out
     assert len(results) == 7  # (a) three rows, (b), (c), (d) dilated, (e) grouped
     for name, figures in results.items():
