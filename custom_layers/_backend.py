@@ -1,7 +1,7 @@
 """The few places where a Keras backend needs its own path.
 
 Everything else in ``custom_layers`` is ``keras.ops`` and runs unchanged on
-TensorFlow and JAX. Three things cannot be said in ``keras.ops`` alone:
+TensorFlow and JAX. Four things cannot be said in ``keras.ops`` alone:
 
 - refusing bad labels inside a compiled step, where no value is known while
   the step is traced (``check_labels``);
@@ -9,7 +9,9 @@ TensorFlow and JAX. Three things cannot be said in ``keras.ops`` alone:
   JAX's enclosing ``jit`` already does (``xla_compiled``);
 - one place where Keras' own built-ins differ between backends, so that a
   twin can only equal the built-in of the backend in use
-  (``sparse_ce_clips_first``).
+  (``sparse_ce_clips_first``);
+- autodiff outside ``fit`` (``gradients``), which the recipes, the
+  benchmarks and the tests use to show and check the backward passes.
 
 Each function dispatches on ``keras.backend.backend()`` here and nowhere else.
 """
@@ -20,7 +22,7 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["check_labels", "sparse_ce_clips_first", "xla_compiled"]
+__all__ = ["check_labels", "gradients", "sparse_ce_clips_first", "xla_compiled"]
 
 
 def _refuse(message, ok, values):
@@ -90,3 +92,43 @@ def sparse_ce_clips_first():
     renormalising it (TensorFlow: log of the clipped a, then its softmax
     kernel) rather than after (JAX, PyTorch, NumPy: a/Σa, then the clip)."""
     return keras.backend.backend() == "tensorflow"
+
+
+def gradients(fn, *args, upstream=None, compiled=False):
+    """``fn(*args)`` and the gradient of Σ fn(*args)·upstream in each argument
+    (``upstream`` defaults to ones), as NumPy arrays: ``(value, [gradient, ...])``.
+
+    By ``tf.GradientTape`` on TensorFlow, by ``jax.vjp`` on JAX (``upstream``
+    is the cotangent it pulls back). With ``compiled``, JAX runs both passes
+    under ``jax.jit``: one XLA compilation per input shape instead of one per
+    op (Conv2D on a new shape: 0.3 s instead of 1.5 s); the tape runs eagerly
+    either way.
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def value_and_grads(*args):
+            value, pullback = jax.vjp(fn, *args)
+            cotangent = jnp.ones_like(value) if upstream is None else upstream
+            return value, pullback(jnp.asarray(cotangent, value.dtype))
+
+        if compiled:
+            value_and_grads = jax.jit(value_and_grads)
+        value, grads = value_and_grads(*(jnp.asarray(a) for a in args))
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        args = [tf.convert_to_tensor(a) for a in args]
+        with tf.GradientTape() as tape:
+            for a in args:
+                tape.watch(a)
+            value = fn(*args)
+            weighted = value if upstream is None else value * tf.cast(upstream, value.dtype)
+            total = tf.reduce_sum(weighted)
+        # IndexedSlices (a sparse input's kernel gradient) as dense arrays
+        grads = [tf.convert_to_tensor(g) for g in tape.gradient(total, args)]
+    else:
+        raise NotImplementedError(f"No autodiff helper for the {backend} backend.")
+    return np.asarray(value), [np.asarray(g) for g in grads]

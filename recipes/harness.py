@@ -184,20 +184,6 @@ def compiled(function):
     return tf.function(function, jit_compile=True, reduce_retracing=True)
 
 
-def derivative(fn, z):
-    """The backward pass of an element-wise ``fn`` at ``z``: d/dz Σ fn(z),
-    by ``tf.GradientTape`` on TensorFlow, ``jax.grad`` on JAX (NumPy out)."""
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return np.asarray(jax.grad(lambda v: keras.ops.sum(fn(v)))(np.asarray(z)))
-    z = tf.constant(z)
-    with tf.GradientTape() as tape:
-        tape.watch(z)
-        total = tf.reduce_sum(fn(z))
-    return tape.gradient(total, z).numpy()
-
-
 def strategy(args):
     """The tf.distribute strategy the flags ask for (the default one for none)."""
     if args.distribute == "mirrored":

@@ -1,7 +1,7 @@
 """Draw every activation of the notes with its table derivative, one PNG.
 
 Each derivative curve is the backward pass of ``custom_layers.activations``
-(``tf.GradientTape``, or ``jax.grad`` with ``KERAS_BACKEND=jax``, through
+(``tf.GradientTape``, or ``jax.vjp`` with ``KERAS_BACKEND=jax``, through
 the custom gradient), drawn over the notes' formula for it as dots, so the
 picture shows that the two agree.
 
@@ -17,6 +17,7 @@ import numpy as np
 from keras import ops
 
 from custom_layers import activations
+from custom_layers._backend import gradients
 from recipes import harness
 
 PANELS = [
@@ -39,7 +40,7 @@ def draw(path, z_range=4.0):
     fig, axes = plt.subplots(1, len(PANELS), figsize=(4 * len(PANELS), 3.6), sharex=True)
     for ax, (title, fn, table) in zip(axes, PANELS, strict=True):
         ax.plot(z, ops.convert_to_numpy(fn(z)), label="g(z)")
-        ax.plot(z, harness.derivative(fn, z), label="g'(z), backward pass")
+        ax.plot(z, gradients(fn, z)[1][0], label="g'(z), backward pass")
         ax.plot(dots, table(dots), "k.", markersize=3, label="g'(z), the notes' table")
         ax.axhline(0, color="grey", linewidth=0.5)
         ax.axvline(0, color="grey", linewidth=0.5)

@@ -1,8 +1,9 @@
 """NumPy references and measuring helpers used across the tests.
 
-The tests run on TensorFlow and on JAX (``KERAS_BACKEND=jax``); the only
-backend-specific code of the tests is here: autodiff (``gradients``) and the
-error a failed check raises inside a compiled step (``compiled_check_error``).
+The tests run on TensorFlow and on JAX (``KERAS_BACKEND=jax``). Their
+backend-specific code is here (sparse inputs, the error a failed check
+raises inside a compiled step), except autodiff: ``gradients`` comes from
+``custom_layers._backend``, which the recipes and the benchmarks use too.
 """
 
 import os
@@ -13,6 +14,8 @@ import textwrap
 import keras
 import numpy as np
 from keras import ops
+
+from custom_layers._backend import gradients
 
 BACKEND = keras.backend.backend()
 
@@ -33,67 +36,22 @@ def values_with_edges(n=64, scale=5.0, seed=0, dtype="float32"):
     return np.concatenate([EDGES, scale * rng.standard_normal(n)]).astype(dtype)
 
 
-def gradients(fn, *args, compiled=False):
-    """``fn(*args)`` and the gradient of ``sum(fn(*args))`` in each argument.
-
-    By ``tf.GradientTape`` on TensorFlow, by ``jax.vjp`` on JAX. Returns
-    ``(value, [gradient, ...])`` as NumPy arrays. With ``compiled``, JAX runs
-    both passes under ``jax.jit``: one XLA compilation per input shape instead
-    of one per op (Conv2D on a new shape: 0.3 s instead of 1.5 s); the tape
-    runs eagerly either way.
-    """
-    if BACKEND == "jax":
-        import jax
-        import jax.numpy as jnp
-
-        def value_and_grads(*args):
-            value, pullback = jax.vjp(fn, *args)
-            return value, pullback(jnp.ones_like(value))
-
-        if compiled:
-            value_and_grads = jax.jit(value_and_grads)
-        value, grads = value_and_grads(*(jnp.asarray(a) for a in args))
-    elif BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        args = [tf.convert_to_tensor(a) for a in args]
-        with tf.GradientTape() as tape:
-            for a in args:
-                tape.watch(a)
-            value = fn(*args)
-            total = tf.reduce_sum(value)
-        # IndexedSlices (a sparse input's kernel gradient) as dense arrays
-        grads = [tf.convert_to_tensor(g) for g in tape.gradient(total, args)]
-    else:
-        raise NotImplementedError(f"No autodiff helper for the {BACKEND} backend.")
-    return np.asarray(value), [np.asarray(g) for g in grads]
-
-
 def gradient(fn, x, upstream=None):
     """d/dx of sum(fn(x) * upstream)."""
-
-    def weighted(v):
-        y = fn(v)
-        return y if upstream is None else y * ops.cast(upstream, y.dtype)
-
-    return gradients(weighted, x)[1][0]
+    return gradients(fn, x, upstream=upstream)[1][0]
 
 
 def layer_gradients(layer, x, upstream, compiled=False):
     """The layer's output on ``x`` and the gradients of sum(output·upstream)
-    in x and in each trainable weight (``layer.trainable_variables`` order).
-    With ``compiled`` (see ``gradients``) the output comes from the same
-    call, stacked after the weighted output with its gradient stopped."""
+    in x and in each trainable weight (``layer.trainable_variables`` order),
+    all from one call (``compiled``: see ``gradients``)."""
     trainable = [ops.convert_to_tensor(v) for v in layer.trainable_variables]
     frozen = [ops.convert_to_tensor(v) for v in layer.non_trainable_variables]
 
-    def weighted(x, *weights):
-        out, _ = layer.stateless_call(list(weights), frozen, x)
-        weighted = out * ops.cast(upstream, out.dtype)
-        return ops.stack([weighted, ops.stop_gradient(out)]) if compiled else weighted
+    def output(x, *weights):
+        return layer.stateless_call(list(weights), frozen, x)[0]
 
-    value, grads = gradients(weighted, x, *trainable, compiled=compiled)
-    return value[1] if compiled else np.asarray(layer(x)), grads
+    return gradients(output, x, *trainable, upstream=upstream, compiled=compiled)
 
 
 def sparse_from_dense(x):
