@@ -363,6 +363,27 @@ def test_small_cnn_trains_with_the_builtin_for_50_steps():
     np.testing.assert_allclose(history_c, history_b, rtol=1e-4, atol=1e-5)
 
 
+def test_layers_of_one_configuration_share_one_geometry():
+    x = np.ones((2, 9, 9, 3), "float32")
+    conv2d._geometry.cache_clear()
+    first, same = custom_layers.Conv2D(4, 3, strides=2), custom_layers.Conv2D(7, 3, strides=2)
+    first(x)
+    same(x)  # other filters, same input size, kernel, stride and channels
+    info = conv2d._geometry.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+    custom_layers.Conv2D(4, 3, strides=2)(x[..., :2])  # 2 channels: traces of its own
+    custom_layers.Conv2D(6, 3, strides=2, groups=3)(x)  # and so do 3 groups
+    custom_layers.Conv2D(4, 3, strides=1)(x)
+    assert conv2d._geometry.cache_info().misses == 4
+    # sharing changes no value
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(same(x)),
+        ops.convert_to_numpy(ops.conv(x, same.kernel, strides=2) + same.bias),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
 @pytest.mark.slow
 def test_keras_round_trip_in_process_and_in_a_fresh_process(tmp_path):
     model = _cnn(custom_layers.Conv2D)

@@ -46,6 +46,7 @@ which fuses it into single loops; TensorFlow alone would run one kernel and
 write one full tensor per op.
 """
 
+import functools
 import numbers
 
 import keras
@@ -444,6 +445,17 @@ class _Geometry:
         return by_windows <= by_phases
 
 
+@functools.lru_cache(maxsize=256)
+def _geometry(in_hw, kernel_hw, strides, padding, dilation, channels, groups):
+    """The ``_Geometry`` of one input size and configuration, shared by every
+    layer in the process that has them: its index arrays are built, and its
+    compiled data movement traced, once per configuration, not once per layer
+    (a rebuilt model, a test suite). ``channels`` and ``groups`` only keep
+    the compiled functions apart: their traces take those sizes as fixed."""
+    del channels, groups
+    return _Geometry(in_hw, kernel_hw, strides, padding, dilation)
+
+
 def _input_gradient(upstream, kernel, geometry):
     """∂L/∂Input from ∂L/∂Output (B, out_h, out_w, K), by the method
     ``geometry.input_gradient_by_windows`` picks for this layer's shapes."""
@@ -748,7 +760,6 @@ class Conv2D(KernelBiasLayer):
                 f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}"
             )
         self.input_spec = keras.layers.InputSpec(ndim=4)
-        self._geometries = {}
 
     @property
     def _channel_axis(self):
@@ -801,14 +812,6 @@ class Conv2D(KernelBiasLayer):
                     f"kernel_size={self.kernel_size}, dilation_rate={self.dilation_rate}"
                 )
 
-    def _geometry(self, height, width):
-        key = (height, width)
-        if key not in self._geometries:
-            self._geometries[key] = _Geometry(
-                key, self.kernel_size, self.strides, self.padding, self.dilation_rate
-            )
-        return self._geometries[key]
-
     def call(self, inputs):
         channels_first = self.data_format == "channels_first"
         if channels_first:  # computed channels-last, transposed at both ends
@@ -820,7 +823,15 @@ class Conv2D(KernelBiasLayer):
                 "gather indices are computed per input size). "
                 f"Received: input_shape={tuple(inputs.shape)}"
             )
-        geometry = self._geometry(height, width)
+        geometry = _geometry(
+            (height, width),
+            self.kernel_size,
+            self.strides,
+            self.padding,
+            self.dilation_rate,
+            inputs.shape[-1],
+            self.groups,
+        )
         outputs = correlate(inputs, self.kernel, self.bias, geometry, self.groups)
         if channels_first:
             outputs = ops.transpose(outputs, (0, 3, 1, 2))
