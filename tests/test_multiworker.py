@@ -1,9 +1,10 @@
 """`--distribute multi-worker` for real: two worker processes on localhost
 (free ports, one TF_CONFIG each) train the custom CNN (custom Conv2D, Dense,
-loss, Adam) under MultiWorkerMirroredStrategy and end where one process ends
-on the same global batches; a worker killed mid-training stops the run with
-a clear message, and a rerun with the same --checkpoint-dir resumes and
-finishes. Each test starts real processes: slow."""
+loss, Adam) under MultiWorkerMirroredStrategy. A worker killed mid-training
+stops the run with a clear message; the same command run again resumes from
+the backup, and the two workers end where one process ends on the same
+global batches, with the chief alone writing the table, plot, model and
+logs. It starts real processes: slow."""
 
 import contextlib
 import json
@@ -41,12 +42,13 @@ def _free_ports(count):
 
 
 @contextlib.contextmanager
-def _cluster(tmp_path, *flags, workers=2):
-    """Start ``workers`` processes of the CNN recipe as one cluster; yield
-    them (Popen, output file); kill any still running when the block ends."""
+def _cluster(tmp_path, scratch, *flags, workers=2):
+    """Start ``workers`` processes of the CNN recipe as one cluster, with
+    ``scratch`` as their temporary folder (where non-chief workers keep their
+    scratch copies); yield them (Popen, output file); kill any still running
+    when the block ends."""
     addresses = [f"localhost:{port}" for port in _free_ports(workers)]
-    scratch = tmp_path / "worker-tmp"  # where non-chief workers keep their scratch copies
-    scratch.mkdir(exist_ok=True)
+    scratch.mkdir()
     processes = []
     try:
         for index in range(workers):
@@ -100,33 +102,14 @@ def reference(tmp_path_factory):
     return data_dir, _weights(folder / "one-cnn.keras")
 
 
-def test_two_workers_train_as_one_process(reference, tmp_path):
+def test_killed_worker_stops_the_run_and_a_rerun_ends_as_one_process(reference, tmp_path):
     data_dir, expected = reference
-    out = tmp_path / "out"
-    flags = ["--quiet", "--data-dir", str(data_dir), "--save", str(out / "two.keras")]
-    flags += ["--plot", str(out / "curves.png"), "--tensorboard", str(out / "tb")]
-    with _cluster(tmp_path, "--distribute", "multi-worker", *flags) as processes:
-        chief, other = _finish(processes)
-
-    diff = _max_diff(_weights(out / "two-cnn.keras"), expected)
-    print(f"two workers vs one process: max |Δw| = {diff:.1e}")
-    assert diff <= 1e-4
-    # the chief, and only the chief, writes the table, the plot, the model, the logs
-    assert "digits: small CNN, test set" in chief and "cnn custom" in chief
-    assert "cnn custom" not in other
-    assert sorted(p.name for p in out.iterdir()) == ["curves.png", "tb", "two-cnn.keras"]
-    assert len(list((out / "tb").rglob("events.out.tfevents.*"))) == 2  # train, validation
-    assert not any((tmp_path / "worker-tmp").iterdir())  # worker 1's scratch is gone
-
-
-def test_killed_worker_stops_the_run_and_a_rerun_resumes(reference, tmp_path):
-    data_dir, expected = reference
-    checkpoint_dir = tmp_path / "ckpt"
+    checkpoint_dir, out = tmp_path / "ckpt", tmp_path / "out"
     metadata = checkpoint_dir / "cnn-custom" / "training_metadata.json"
     flags = ["--distribute", "multi-worker", "--data-dir", str(data_dir)]
-    flags += ["--checkpoint-dir", str(checkpoint_dir), "--save", str(tmp_path / "run.keras")]
+    flags += ["--checkpoint-dir", str(checkpoint_dir), "--save", str(out / "run.keras")]
 
-    with _cluster(tmp_path, *flags) as processes:
+    with _cluster(tmp_path, tmp_path / "scratch-killed", *flags) as processes:
         (chief, chief_output), (other, _) = processes
         deadline = time.monotonic() + WAIT
         while not metadata.exists() and chief.poll() is None and time.monotonic() < deadline:
@@ -144,14 +127,24 @@ def test_killed_worker_stops_the_run_and_a_rerun_resumes(reference, tmp_path):
     assert message.startswith("RuntimeError: cnn (custom), worker 0 of 2: training stopped ")
     assert "the cluster lost a worker" in message and "/job:worker/replica:0/task:1" in message
     assert f"holds the state after epoch {backed_up} of 4" in message
-    assert not (tmp_path / "run-cnn.keras").exists()
+    assert not (out / "run-cnn.keras").exists()
 
-    with _cluster(tmp_path, *flags) as processes:  # the same command on both workers
+    # The same command on both workers, with a plot and TensorBoard logs asked for.
+    rerun = [*flags, "--plot", str(out / "curves.png"), "--tensorboard", str(out / "tb")]
+    scratch = tmp_path / "scratch-rerun"
+    with _cluster(tmp_path, scratch, *rerun) as processes:
         chief, other = _finish(processes)
     epochs = [line.split()[3] for line in chief.splitlines() if line.startswith("cnn custom: ")]
     assert epochs == [f"{epoch}/4" for epoch in range(backed_up + 1, 5)]  # resumed, not redone
-    assert "cnn custom" not in other  # progress lines and table: the chief's alone
-    diff = _max_diff(_weights(tmp_path / "run-cnn.keras"), expected)
+    # Epoch 1 from the killed cluster's backup, the rest from this one: one
+    # process' training on the same global batches.
+    diff = _max_diff(_weights(out / "run-cnn.keras"), expected)
     print(f"killed after epoch {backed_up}, resumed: max |Δw| vs one process = {diff:.1e}")
     assert diff <= 1e-4
     assert not metadata.exists()  # the backup is removed once training completes
+    # the chief, and only the chief, writes the table, the plot, the model, the logs
+    assert "digits: small CNN, test set" in chief and "cnn custom" in chief
+    assert "cnn custom" not in other
+    assert sorted(p.name for p in out.iterdir()) == ["curves.png", "run-cnn.keras", "tb"]
+    assert len(list((out / "tb").rglob("events.out.tfevents.*"))) == 2  # train, validation
+    assert not any(scratch.iterdir())  # worker 1's scratch copies are gone
