@@ -1,10 +1,11 @@
 """Shared test set-up: quiet TensorFlow logs, a fixed seed per test, the
 backend markers (``tensorflow_only``, ``jax_only``) and real float64 on JAX."""
 
-import os
+# First: the recipes package imports TensorFlow with its start-up log lines
+# (CUDA probes, CPU notes) kept off the console, and sets TF_CPP_MIN_LOG_LEVEL.
+import recipes  # noqa: F401
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
+# isort: split
 import keras
 import pytest
 from hypothesis import settings
@@ -58,6 +59,13 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if marker in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    """One TFDS data directory per worker process: each data set is built
+    once, by whichever test needs it first."""
+    return str(tmp_path_factory.mktemp("tfds"))
 
 
 @pytest.fixture

@@ -10,11 +10,6 @@ import tensorflow_datasets as tfds
 from recipes import data
 
 
-@pytest.fixture(scope="session")
-def data_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tfds"))
-
-
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch):
     """Any attempt to open a connection fails the test."""

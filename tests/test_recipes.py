@@ -20,11 +20,6 @@ from recipes import (
 )
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tfds"))
-
-
 def _assert_twins_agree(pair, metric, points=0.005):
     custom, builtin = pair["custom"], pair["builtin"]
     assert abs(custom.metrics[metric] - builtin.metrics[metric]) <= points
