@@ -50,12 +50,14 @@ def softmax_counterexample(args, data, names):
     keras.utils.set_random_seed(args.seed)
     model = build("custom", data.x_train.shape[1:], len(names))
     compile_options, per_chunk = harness.fit_options(args, len(data.x_train))
-    model.compile(
+    targets = data.y_train / np.maximum(data.y_train.sum(axis=-1, keepdims=True), 1)
+    harness.compile_for_fit(
+        model,
+        (data.x_train[: args.batch_size], targets[: args.batch_size]),
         optimizer=custom_layers.Adam(0.003),
         loss=custom_layers.CategoricalCrossentropy(from_logits=True),
         **compile_options,
     )
-    targets = data.y_train / np.maximum(data.y_train.sum(axis=-1, keepdims=True), 1)
     train, callbacks, steps = harness.training_pipeline(
         data.x_train, targets, args.batch_size, args.seed, per_chunk
     )
