@@ -20,6 +20,7 @@ from keras import ops
 
 import custom_layers
 from custom_layers import _backend, activations, losses
+from recipes import harness
 
 RNG = np.random.default_rng(0)
 EDGES = [-1e30, -1000.0, -20.0, -1.0, -1e-8, 0.0, 1e-8, 1.0, 20.0, 1000.0, 1e30]
@@ -153,8 +154,10 @@ def trajectory_rows(steps=100):
         custom = model(custom_layers.Dense, activations.relu)
         builtin = model(keras.layers.Dense, "relu")
         builtin.set_weights(custom.get_weights())
-        custom.compile(custom_optimizer, custom_layers.BinaryCrossentropy(from_logits=True))
-        builtin.compile(builtin_optimizer, keras.losses.BinaryCrossentropy(from_logits=True))
+        loss = custom_layers.BinaryCrossentropy(from_logits=True)
+        harness.compile_for_fit(custom, optimizer=custom_optimizer, loss=loss)
+        loss = keras.losses.BinaryCrossentropy(from_logits=True)
+        harness.compile_for_fit(builtin, optimizer=builtin_optimizer, loss=loss)
         for m in (custom, builtin):
             m.fit(x, y, batch_size=64, epochs=steps // 4, shuffle=False, verbose=0)
         worst = max(
