@@ -531,11 +531,11 @@ def train_side_by_side(args, data, build, compile_args, label=""):
     with distribution.scope():  # models and optimizers are created in the strategy's scope
         models = {impl: build(impl) for impl in IMPLS}
         models["builtin"].set_weights(models["custom"].get_weights())
+    example = (data.x_train[: args.batch_size], data.y_train[: args.batch_size])
     rows, trained = {}, {}
     for impl in selected(args):
         model = models[impl]
         with distribution.scope():
-            example = (data.x_train[: args.batch_size], data.y_train[: args.batch_size])
             compile_for_fit(model, example, **compile_args(impl), **compile_options)
         callbacks = [keras.callbacks.TerminateOnNaN()]
         backup = None
