@@ -15,11 +15,9 @@ import custom_layers  # noqa: F401  (registers the custom objects for load_model
 from recipes import multiclass_classification
 
 
-def _command(data_dir, save, checkpoint_dir):
+def _flags(data_dir, save, checkpoint_dir):
+    """The multi-class recipe's flags, the same for every run of the test."""
     return [
-        sys.executable,
-        "-m",
-        "recipes.multiclass_classification",
         "--quiet",
         "--impl",
         "custom",
@@ -36,12 +34,17 @@ def _command(data_dir, save, checkpoint_dir):
     ]
 
 
+def _command(*args):
+    """The recipe with ``_flags(*args)`` as a fresh Python process."""
+    return [sys.executable, "-m", "recipes.multiclass_classification", *_flags(*args)]
+
+
 @pytest.mark.slow
 def test_killed_recipe_resumes_to_the_same_weights(tmp_path, data_dir):
     # the run never interrupted, in this process (--seed makes it bitwise
     # reproducible here as in a fresh one; one Python start-up less)
     straight = tmp_path / "straight.keras"
-    multiclass_classification.main(_command(data_dir, straight, tmp_path / "ckpt-straight")[3:])
+    multiclass_classification.main(_flags(data_dir, straight, tmp_path / "ckpt-straight"))
 
     resumed = tmp_path / "resumed.keras"
     checkpoint_dir = tmp_path / "ckpt"
