@@ -61,6 +61,20 @@ def digit_attributes(digits):
     ).astype("int64")
 
 
+class _LocalInfo(tfds.core.DatasetInfo):
+    """``DatasetInfo`` of a data set built on this machine.
+
+    Before a data set is prepared, TFDS looks for its metadata in its public
+    bucket, and its look-up makes a temporary folder it never removes: every
+    first build of a local data set (each test's fresh data directory, each
+    new user) left an empty ``/tmp/tmp...tfds`` behind. The bucket holds
+    nothing for these data sets, so they skip the look-up.
+    """
+
+    def initialize_from_bucket(self):
+        return None
+
+
 class _SklearnBuilder(tfds.core.GeneratorBasedBuilder):
     """A scikit-learn data set as a TFDS builder (no download)."""
 
@@ -76,7 +90,7 @@ class _SklearnBuilder(tfds.core.GeneratorBasedBuilder):
         raise NotImplementedError
 
     def _info(self):
-        return tfds.core.DatasetInfo(
+        return _LocalInfo(
             builder=self,
             description=self.__doc__,
             features=self._features(),
@@ -206,12 +220,12 @@ class Data:
     info: tfds.core.DatasetInfo
 
 
-def _as_arrays(dataset):
-    features, labels = [], []
-    for x, y in tfds.as_numpy(dataset):
-        features.append(x)
-        labels.append(y)
-    return np.stack(features), np.stack(labels)
+def _as_arrays(builder, split):
+    """A split as (features, labels) NumPy arrays, read in batches of 4096
+    (example by example through Python took 0.5-1.4 s per digits split)."""
+    dataset = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+    batches = list(tfds.as_numpy(dataset.batch(4096)))
+    return tuple(np.concatenate(parts) for parts in zip(*batches, strict=True))
 
 
 def load(name, data_dir=None, standardize="features", verbose=False):
@@ -235,10 +249,7 @@ def load(name, data_dir=None, standardize="features", verbose=False):
     else:
         builder = tfds.builder(name, data_dir=data_dir)
         builder.download_and_prepare()
-    splits = {
-        split: _as_arrays(builder.as_dataset(split=split, as_supervised=True, shuffle_files=False))
-        for split in ("train", "test")
-    }
+    splits = {split: _as_arrays(builder, split) for split in ("train", "test")}
     (x_train, y_train), (x_test, y_test) = splits["train"], splits["test"]
     x_train, x_test = x_train.astype("float32"), x_test.astype("float32")
     if standardize == "features":

@@ -6,6 +6,8 @@ backend markers (``tensorflow_only``, ``jax_only``) and real float64 on JAX."""
 import recipes  # noqa: F401
 
 # isort: split
+import tempfile
+
 import keras
 import pytest
 from hypothesis import settings
@@ -66,6 +68,20 @@ def data_dir(tmp_path_factory):
     """One TFDS data directory per worker process: each data set is built
     once, by whichever test needs it first."""
     return str(tmp_path_factory.mktemp("tfds"))
+
+
+@pytest.fixture
+def mock_catalog(tmp_path, monkeypatch):
+    """``tfds.testing.mock_data``, for a catalog data set without a download.
+
+    TFDS looks up a catalog data set's metadata in its bucket through a
+    temporary folder it never removes; within the test that folder lands in
+    ``tmp_path`` instead of the machine's temporary directory.
+    """
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tfds.testing.mock_data
 
 
 @pytest.fixture

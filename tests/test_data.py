@@ -2,10 +2,10 @@
 and the catalog path through tfds.testing.mock_data."""
 
 import socket
+import tempfile
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from recipes import data
 
@@ -47,9 +47,14 @@ def test_builder_splits_shapes_and_dtypes(name, data_dir):
     assert n_train + n_test == {"diabetes": 442, "breast_cancer": 569}.get(name, 1797)
 
 
-def test_splits_are_deterministic_and_disjoint(data_dir, tmp_path):
+def test_splits_are_deterministic_and_disjoint(data_dir, tmp_path, monkeypatch):
     first = data.load("breast_cancer", data_dir, standardize=None)
-    again = data.load("breast_cancer", str(tmp_path), standardize=None)  # rebuilt from scratch
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    again = data.load("breast_cancer", str(tmp_path / "data"), standardize=None)  # rebuilt
+    # building left nothing behind in the temporary folder (TFDS' bucket look-up did)
+    assert list(scratch.iterdir()) == []
     np.testing.assert_array_equal(first.x_train, again.x_train)
     np.testing.assert_array_equal(first.y_test, again.y_test)
     train_rows = {row.tobytes() for row in first.x_train}
@@ -88,9 +93,9 @@ def test_bad_arguments_and_nan_data_are_refused(data_dir):
         data.check_finite("toy", bad)
 
 
-def test_catalog_names_go_through_tfds_with_mock_data(data_dir):
+def test_catalog_names_go_through_tfds_with_mock_data(data_dir, mock_catalog):
     # An online user's `--dataset mnist`; here TFDS' mock data stands in.
-    with tfds.testing.mock_data(num_examples=12):
+    with mock_catalog(num_examples=12):
         loaded = data.load("mnist", data_dir, standardize="images")
     assert loaded.x_train.shape == (12, 28, 28, 1)
     assert loaded.x_train.dtype == np.float32 and loaded.x_train.max() <= 1.0

@@ -123,11 +123,9 @@ def test_activation_picture_is_written(tmp_path):
 
 
 @pytest.mark.slow
-def test_cnn_recipe_takes_a_catalog_dataset(data_dir):
+def test_cnn_recipe_takes_a_catalog_dataset(data_dir, mock_catalog):
     # `--dataset mnist` for online users; TFDS' mock data stands in here.
-    import tensorflow_datasets as tfds
-
-    with tfds.testing.mock_data(num_examples=64):
+    with mock_catalog(num_examples=64):
         result = cnn_image_classification.main(
             ["--quiet", "--epochs", "1", "--dataset", "mnist", "--data-dir", data_dir]
         )
