@@ -6,7 +6,8 @@ line asks for ``--verbose`` or ``TF_CPP_MIN_LOG_LEVEL`` is already set: it
 sets ``TF_CPP_MIN_LOG_LEVEL=3`` and imports TensorFlow with the process'
 stderr pointed at a temporary file, because TensorFlow 2.21 prints its
 import-time lines before it reads that variable. If the import fails, what
-it printed is shown. Python errors are never hidden.
+it printed is shown. Python errors are never hidden. Processes started by
+``python -m recipes`` (``--jobs``) inherit this choice.
 """
 
 import os
@@ -31,7 +32,14 @@ def _import_tensorflow_quietly():
             os.close(saved)
 
 
-if "--verbose" not in sys.argv[1:] and "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+# Set by this package (and inherited by the processes `python -m recipes`
+# starts for its jobs, which must import TensorFlow quietly too).
+_QUIET = "RECIPES_QUIET_TENSORFLOW"
+
+if "--verbose" not in sys.argv[1:] and (
+    "TF_CPP_MIN_LOG_LEVEL" not in os.environ or os.environ.get(_QUIET) == "1"
+):
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    os.environ[_QUIET] = "1"
     if "tensorflow" not in sys.modules:
         _import_tensorflow_quietly()

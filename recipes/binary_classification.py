@@ -26,6 +26,8 @@ from custom_layers import activations
 from recipes import data as data_lib
 from recipes import harness
 
+DATASET = "breast_cancer"  # the default --dataset
+
 # ------------------------------------------------- 1. logistic regression by hand
 
 
@@ -103,7 +105,7 @@ def compile_args(impl, optimizer_name, adam_epsilon="keras"):
 
 
 def main(argv=None):
-    p = harness.parser(__doc__.splitlines()[0], epochs=60, dataset="breast_cancer")
+    p = harness.parser(__doc__.splitlines()[0], epochs=60, dataset=DATASET)
     p.add_argument("--steps", type=int, default=1000, help="from-scratch gradient descent steps")
     args = harness.parse(p, argv)
     data = data_lib.load(args.dataset, args.data_dir, standardize="features", verbose=args.verbose)

@@ -15,6 +15,8 @@ import custom_layers
 from recipes import data as data_lib
 from recipes import harness, multiclass_classification
 
+DATASET = "digits"  # the default --dataset
+
 
 def build(impl, input_shape=(8, 8, 1), classes=10):
     """Conv(16, 3, same, relu) -> Conv(32, 3, stride 2, same, relu) -> Dense(classes)."""
@@ -34,7 +36,7 @@ def build(impl, input_shape=(8, 8, 1), classes=10):
 
 
 def main(argv=None):
-    args = harness.parse(harness.parser(__doc__.splitlines()[0], epochs=40, dataset="digits"), argv)
+    args = harness.parse(harness.parser(__doc__.splitlines()[0], epochs=40, dataset=DATASET), argv)
     data = data_lib.load(args.dataset, args.data_dir, standardize="images", verbose=args.verbose)
     rows, _ = harness.run_and_report(
         args,

@@ -183,6 +183,23 @@ def compile_for_fit(model, example_batch=None, **compile_kwargs):
         model.reset_metrics()
 
 
+def share_the_cores(threads):
+    """Run this process' TensorFlow ops on at most ``threads`` threads (for
+    its graph and its ops alike), so that processes sharing a machine each
+    keep to their part of the cores. Only possible before TensorFlow's first
+    op in the process; returns whether it took effect. On JAX the recipes'
+    models run in XLA, whose threads are set when JAX starts: nothing here.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return False
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow has started already
+        return False
+    return True
+
+
 def keep_tensorflow_off_the_gpus():
     """On another backend TensorFlow only runs the tf.data input, on the host:
     keep it off the GPUs, whose memory it would otherwise reserve, and which

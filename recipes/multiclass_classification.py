@@ -16,6 +16,8 @@ import custom_layers
 from recipes import data as data_lib
 from recipes import harness
 
+DATASET = "digits"  # the default --dataset
+
 # ---------------------------------------------------------------- the model
 
 
@@ -46,7 +48,7 @@ def compile_args(impl, adam_epsilon="keras", learning_rate=0.003):
 
 
 def main(argv=None):
-    args = harness.parse(harness.parser(__doc__.splitlines()[0], epochs=30, dataset="digits"), argv)
+    args = harness.parse(harness.parser(__doc__.splitlines()[0], epochs=30, dataset=DATASET), argv)
     data = data_lib.load(args.dataset, args.data_dir, standardize="images", verbose=args.verbose)
     rows, _ = harness.run_and_report(
         args,

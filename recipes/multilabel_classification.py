@@ -24,6 +24,8 @@ from recipes import data as data_lib
 from recipes import harness
 from recipes.multiclass_classification import build  # the same network, N logits
 
+DATASET = "digits_multilabel"  # the default --dataset
+
 
 def compile_args(impl, adam_epsilon="keras"):
     """The notes' multi-label loss: BCE on one logit per label, mean over labels."""
@@ -77,9 +79,7 @@ def softmax_counterexample(args, data, names):
 
 
 def main(argv=None):
-    args = harness.parse(
-        harness.parser(__doc__.splitlines()[0], epochs=40, dataset="digits_multilabel"), argv
-    )
+    args = harness.parse(harness.parser(__doc__.splitlines()[0], epochs=40, dataset=DATASET), argv)
     data = data_lib.load(args.dataset, args.data_dir, standardize="images", verbose=args.verbose)
     data.y_train, data.y_test = data.y_train.astype("float32"), data.y_test.astype("float32")
     names = list(data.info.metadata.get("label_names", [f"label{i}" for i in range(4)]))

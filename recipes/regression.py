@@ -21,6 +21,8 @@ import custom_layers
 from recipes import data as data_lib
 from recipes import harness
 
+DATASET = "diabetes"  # the default --dataset
+
 
 def build(impl, features=10):
     """f(x) = w·x + b: one Dense unit, linear."""
@@ -59,9 +61,7 @@ def least_squares(x_train, y_train, x_test):
 
 def main(argv=None):
     args = harness.parse(
-        harness.parser(
-            __doc__.splitlines()[0], epochs=500, dataset="diabetes", batch_size=FULL_BATCH
-        ),
+        harness.parser(__doc__.splitlines()[0], epochs=500, dataset=DATASET, batch_size=FULL_BATCH),
         argv,
     )
     data = data_lib.load(args.dataset, args.data_dir, standardize="features", verbose=args.verbose)

@@ -116,8 +116,9 @@ def test_recipes_refuse_data_with_nan():
 
 
 def test_run_all_exits_non_zero_when_a_recipe_fails(capsys):
-    from recipes import __main__ as run_all
+    from recipes import run_all
 
-    status = run_all.main(["--dataset", "no_such_dataset_here", "--epochs", "1"])
+    argv = ["--jobs", "1", "--dataset", "no_such_dataset_here", "--epochs", "1"]
+    status = run_all.main(argv)
     assert status == 1
     assert "FAILED" in capsys.readouterr().err

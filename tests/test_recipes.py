@@ -1,22 +1,24 @@
 """Each recipe run for a few epochs through main([...]): a stated floor,
 custom ~ built-in, and the command-line flags."""
 
+import concurrent.futures
 import os
 import re
 import subprocess
 import sys
+from concurrent.futures.process import BrokenProcessPool
 
 import keras
 import numpy as np
 import pytest
 
-from recipes import __main__ as run_all
 from recipes import (
     binary_classification,
     cnn_image_classification,
     multiclass_classification,
     multilabel_classification,
     regression,
+    run_all,
 )
 
 
@@ -106,13 +108,51 @@ def test_bad_flags_exit_with_a_message(capsys):
 
 
 @pytest.mark.slow
-def test_run_all_prints_one_summary_and_succeeds(data_dir, capsys):
-    status = run_all.main(["--epochs", "1", "--data-dir", data_dir])
-    out = capsys.readouterr().out
+def test_run_all_in_two_processes_prints_every_recipe_in_order(data_dir, capfd):
+    # the default on a 2-core machine: this process and one started for it
+    status = run_all.main(["--jobs", "2", "--epochs", "1", "--data-dir", data_dir])
+    out, err = capfd.readouterr()  # the started process' console too
     assert status == 0
-    assert "Summary" in out
+    assert not _FRAMEWORK_LOG.findall(out + err), err
+    headings = re.findall(r"^=== (\w+) ===$", out, flags=re.MULTILINE)
+    assert headings == list(run_all.RECIPES)  # shown in order, whoever ran them
+    summary = out[out.index("Summary") :]
     for name in run_all.RECIPES:
-        assert name in out
+        assert re.search(rf"^{name} +whole recipe", summary, flags=re.MULTILINE)
+    # each recipe's table sits under its own heading
+    assert out.index("small CNN, test set") > out.index("=== cnn_image_classification ===")
+    assert out.index("linear regression, test set") < out.index("=== multiclass")
+
+
+def test_run_all_flags(capsys):
+    assert set(run_all.LONGEST_FIRST) == set(run_all.RECIPES)
+    options, rest = run_all._options(["--epochs", "3", "--jobs", "3", "--data-dir", "d"])
+    assert options.jobs == 3 and options.data_dir == "d"
+    assert rest == ["--epochs", "3", "--data-dir", "d"]  # --jobs is not a recipe flag
+    assert run_all._options(["--jobs=1"])[1] == []
+    assert run_all._options(["--distribute", "mirrored"])[0].jobs == 1
+    for argv, message in (
+        (["--jobs", "0"], "--jobs must be positive, got 0"),
+        (["--jobs", "2", "--distribute", "mirrored"], "leave --jobs out or use --jobs 1"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            run_all._options(argv)
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+    # one picture per recipe, not one overwritten by each
+    argv = run_all._recipe_argv("regression", ["--plot", "out/curves.png", "--epochs", "2"])
+    assert argv == ["--plot", os.path.join("out", "curves-regression.png"), "--epochs", "2"]
+    assert run_all._recipe_argv("cnn_image_classification", ["--plot=c.png"]) == [
+        "--plot=c-cnn_image_classification.png"
+    ]
+    # a started process that dies is reported as its recipe's failure
+    died = concurrent.futures.Future()
+    died.set_exception(BrokenProcessPool("A child process terminated abruptly"))
+    output, lines, failures = run_all._result("regression", died)
+    assert (output, lines) == ("", [])
+    assert failures == [
+        "regression: its process stopped: BrokenProcessPool: A child process terminated abruptly"
+    ]
 
 
 def test_activation_picture_is_written(tmp_path):
