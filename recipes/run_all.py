@@ -128,7 +128,10 @@ def _without_jobs(argv):
 
 
 def _cores():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _recipe_argv(name, argv):
@@ -149,7 +152,7 @@ def _per_recipe(path, name):
 
 
 def run_recipe(name, argv):
-    """Run one recipe; returns (its console output, summary lines, failures)."""
+    """Run one recipe; returns (summary lines, failures)."""
     module, keys, metric, scale, tolerance = RECIPES[name]
     lines, failures = [], []
     start = time.perf_counter()
@@ -206,9 +209,9 @@ def _run_in_parallel(argv, options):
     recipe, longest first. Each recipe's output is shown in the usual order
     once it and those before it are done. If a started process dies, its
     recipe is reported as failed and this process runs the rest."""
-    _prepare_data(options)  # built once, here, before several processes read them
     threads = max(1, _cores() // options.jobs)
-    harness.share_the_cores(threads)
+    harness.share_the_cores(threads)  # before building data runs TensorFlow ops
+    _prepare_data(options)  # built once, here, before several processes read them
     context = multiprocessing.get_context("spawn")  # not fork: TensorFlow runs threads
     pending, done, running, shown = list(LONGEST_FIRST), {}, {}, []
     with concurrent.futures.ProcessPoolExecutor(
