@@ -228,6 +228,18 @@ def _as_arrays(builder, split):
     return tuple(np.concatenate(parts) for parts in zip(*batches, strict=True))
 
 
+def prepared_builder(name, data_dir=None, verbose=False):
+    """The TFDS builder of data set ``name``, its data built (a local
+    builder) or downloaded (a catalog name) into ``data_dir`` if not yet."""
+    if name in LOCAL_BUILDERS:
+        builder = LOCAL_BUILDERS[name](data_dir=data_dir)
+        prepare_locally(builder, verbose)
+    else:
+        builder = tfds.builder(name, data_dir=data_dir)
+        builder.download_and_prepare()
+    return builder
+
+
 def load(name, data_dir=None, standardize="features", verbose=False):
     """Load a data set by name as NumPy arrays.
 
@@ -243,12 +255,7 @@ def load(name, data_dir=None, standardize="features", verbose=False):
     Returns:
         ``Data`` with float32 features.
     """
-    if name in LOCAL_BUILDERS:
-        builder = LOCAL_BUILDERS[name](data_dir=data_dir)
-        prepare_locally(builder, verbose)
-    else:
-        builder = tfds.builder(name, data_dir=data_dir)
-        builder.download_and_prepare()
+    builder = prepared_builder(name, data_dir, verbose)
     splits = {split: _as_arrays(builder, split) for split in ("train", "test")}
     (x_train, y_train), (x_test, y_test) = splits["train"], splits["test"]
     x_train, x_test = x_train.astype("float32"), x_test.astype("float32")

@@ -313,11 +313,7 @@ def _chief_prepares_data(args):
     from recipes import data as data_lib
 
     if is_chief():
-        if args.dataset in data_lib.LOCAL_BUILDERS:
-            builder = data_lib.LOCAL_BUILDERS[args.dataset](data_dir=args.data_dir)
-            data_lib.prepare_locally(builder, args.verbose)
-        else:
-            data_lib.tfds.builder(args.dataset, data_dir=args.data_dir).download_and_prepare()
+        data_lib.prepared_builder(args.dataset, args.data_dir, args.verbose)
     _barrier()
 
 

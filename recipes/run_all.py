@@ -272,13 +272,18 @@ def _show_in_order(done, shown):
 
 
 def _prepare_data(options):
-    """Build every local data set the recipes will read, once, in this process."""
+    """Build (or download) every data set the recipes will read, once, in
+    this process: processes reading the same one (the multi-class and CNN
+    recipes share digits) would otherwise build it at once and collide. One
+    that cannot be prepared is left to its recipes, which report why."""
     from recipes import data as data_lib
 
     names = {options.dataset} if options.dataset else {m.DATASET for m, *_ in RECIPES.values()}
-    for name in sorted(names & set(data_lib.LOCAL_BUILDERS)):
-        builder = data_lib.LOCAL_BUILDERS[name](data_dir=options.data_dir)
-        data_lib.prepare_locally(builder, options.verbose)
+    for name in sorted(names):
+        try:
+            data_lib.prepared_builder(name, options.data_dir, options.verbose)
+        except Exception:  # reported by each recipe that reads it
+            continue
 
 
 def main(argv=None):
