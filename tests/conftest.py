@@ -1,14 +1,17 @@
 """Shared test set-up: quiet TensorFlow logs, a fixed seed per test, the
-backend markers (``tensorflow_only``, ``jax_only``) and real float64 on JAX."""
+backend markers (``tensorflow_only``, ``jax_only``), slow tests first, and
+real float64 on JAX.
 
-# First: the recipes package imports TensorFlow with its start-up log lines
-# (CUDA probes, CPU notes) kept off the console, and sets TF_CPP_MIN_LOG_LEVEL.
-import recipes  # noqa: F401
+Keras (and with it the backend: TensorFlow takes 5-8 s to import on 2 cores)
+is imported only where tests run: in each xdist worker, or in the one
+process of ``pytest -n 0``. The controlling process of ``pytest -n auto``
+only hands out tests and never needs it; importing it there made every run
+wait for one more import before the workers started.
+"""
 
-# isort: split
+import importlib
 import tempfile
 
-import keras
 import pytest
 from hypothesis import settings
 
@@ -24,11 +27,24 @@ def pytest_addoption(parser):
     )
 
 
+def _runs_tests(config):
+    """Whether this process runs tests: an xdist worker, or pytest without
+    workers (``-n 0``, ``-p no:xdist``)."""
+    if hasattr(config, "workerinput"):
+        return True
+    return config.getoption("numprocesses", default=None) in (None, 0)
+
+
 def pytest_configure(config):
     # Before the test modules are imported, so their settings inherit it.
     settings.register_profile("suite", max_examples=200)
     settings.register_profile("smoke", max_examples=SMOKE_EXAMPLES)
     settings.load_profile("smoke" if config.getoption("--smoke") else "suite")
+    if _runs_tests(config):
+        # Before any test module imports Keras: the recipes package imports
+        # TensorFlow with its start-up log lines (CUDA probes, CPU notes)
+        # kept off the console, and sets TF_CPP_MIN_LOG_LEVEL.
+        importlib.import_module("recipes")
 
 
 def _smoke_selection(config, items):
@@ -49,7 +65,16 @@ def pytest_collection_modifyitems(config, items):
     """Tests about one backend itself run only on it: ``tensorflow_only``
     (tf.distribute, tf.data, SavedModel export, tf.SparseTensor) and
     ``jax_only`` (keras.distribution on JAX devices). ``--smoke`` keeps one
-    case per test function."""
+    case per test function.
+
+    Slow tests (seconds to a minute each, most of them waiting on processes
+    they started) go first: xdist hands the first quarter of the tests out
+    in turn, so the slow ones are spread over the workers from the start
+    and the many short tests fill in at the end, instead of one worker
+    finishing a minute-long test while the others have nothing left to do.
+    """
+    import keras
+
     if config.getoption("--smoke"):
         _smoke_selection(config, items)
     backend = keras.backend.backend()
@@ -61,6 +86,7 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if marker in item.keywords:
                 item.add_marker(skip)
+    items.sort(key=lambda item: "slow" not in item.keywords)  # stable: otherwise as collected
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +117,8 @@ def float64():
     TensorFlow computes float64 inputs in float64; JAX narrows them to
     float32 unless ``jax_enable_x64`` is on, so it is switched on for the test.
     """
+    import keras
+
     if keras.backend.backend() != "jax":
         yield
         return
@@ -106,5 +134,7 @@ def float64():
 
 @pytest.fixture(autouse=True)
 def _seed():
+    import keras
+
     keras.utils.set_random_seed(1234)
     yield
