@@ -227,10 +227,29 @@ def compiled(function):
 def strategy(args):
     """The tf.distribute strategy the flags ask for (the default one for none)."""
     if args.distribute == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        return mirrored_strategy()
     if args.distribute == "multi-worker":
         return multi_worker_strategy()
     return tf.distribute.get_strategy()
+
+
+_MIRRORED = []  # this process' MirroredStrategy, once made
+
+
+def mirrored_strategy():
+    """This process' ``MirroredStrategy`` over every local device, made once.
+
+    Two ``MirroredStrategy`` objects in one process hand out the same
+    collective-op keys, so on several devices the second one's first
+    all-reduce meets the first one's and fails ("Shape mismatch in the
+    collective instance 100"). ``python -m recipes --jobs 1`` runs every
+    recipe in one process: they all train under this one. Code of your own
+    that trains under its own ``MirroredStrategy`` before calling a recipe's
+    ``main`` in the same process should use this one instead.
+    """
+    if not _MIRRORED:
+        _MIRRORED.append(_MirroredStrategy())
+    return _MIRRORED[0]
 
 
 # ------------------------------------------------------- multi-worker training
@@ -246,22 +265,23 @@ _MULTI_WORKER = []  # this process' MultiWorkerMirroredStrategy, once made
 _SCRATCH = []
 
 
-class _MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-    """``MultiWorkerMirroredStrategy`` whose ``reduce`` accepts what Keras asks of it.
+class _KerasReduce:
+    """A strategy's ``reduce`` that accepts what Keras asks of it.
 
     Keras 3.15's ``fit`` and ``evaluate`` call ``strategy.reduce`` twice in
-    ways this strategy refuses (Keras issue 20585):
+    ways the mirrored strategies refuse (Keras issue 20585):
 
     - on the first (x, y) batch, as one nested structure, only to learn the
-      input shapes. A nested structure is answered here with this worker's
-      own first replica's values, not reduced: the shapes are the same, and a
-      reduce across workers would fail where their slices differ in size
-      (353 examples in one batch: 177 + 176).
-    - on every step's scalar metrics with ``axis=0``: a scalar is reduced
-      across the replicas only (``axis=None``), which is what Keras does with
-      it under MirroredStrategy.
+      input shapes. A nested structure is answered here with the first local
+      replica's values, not reduced: the shapes are the same, and a reduce
+      fails wherever the replicas' slices differ in size (the diabetes test
+      set is one batch of 89: 45 + 44 on two devices; 353 examples over two
+      workers: 177 + 176).
+    - (multi-worker) on every step's scalar metrics with ``axis=0``: a scalar
+      is reduced across the replicas only (``axis=None``), which is what
+      Keras does with it under MirroredStrategy.
 
-    Every other value is reduced as by the parent class.
+    Every other value is reduced as by the strategy itself.
     """
 
     def reduce(self, reduce_op, value, axis):
@@ -275,6 +295,14 @@ class _MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
             if local.shape.rank == 0:
                 axis = None
         return super().reduce(reduce_op, value, axis)
+
+
+class _MirroredStrategy(_KerasReduce, tf.distribute.MirroredStrategy):
+    """``MirroredStrategy`` (every local device) with ``_KerasReduce``."""
+
+
+class _MultiWorkerStrategy(_KerasReduce, tf.distribute.MultiWorkerMirroredStrategy):
+    """``MultiWorkerMirroredStrategy`` with ``_KerasReduce``."""
 
 
 def multi_worker_strategy():

@@ -187,29 +187,6 @@ def test_seed_makes_runs_identical(data_dir):
     assert other["custom"].history != first["custom"].history
 
 
-@pytest.mark.slow
-@pytest.mark.tensorflow_only  # tf.distribute.MirroredStrategy
-def test_distribute_mirrored_on_two_logical_cpus(data_dir):
-    from tests.helpers import run_in_fresh_python
-
-    script = f"""
-        import tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from recipes import multiclass_classification as recipe
-        base = ["--quiet", "--epochs", "2", "--data-dir", {data_dir!r}]
-        single = recipe.main(base)["rows"]
-        mirrored = recipe.main([*base, "--distribute", "mirrored"])["rows"]
-        assert tf.distribute.MirroredStrategy().num_replicas_in_sync == 2
-        for impl in ("custom", "builtin"):
-            a, b = single[impl].history["loss"], mirrored[impl].history["loss"]
-            assert max(abs(x - y) for x, y in zip(a, b)) < 1e-4, (a, b)
-        print("distributed-recipe-ok")
-        """
-    run_in_fresh_python(script, "distributed-recipe-ok")
-
-
 @pytest.mark.skipif(
     keras.backend.backend() == "tensorflow", reason="tf.distribute runs on TensorFlow"
 )
