@@ -17,7 +17,6 @@ from tests.helpers import (
     gradients,
     layer_gradients,
     max_weight_diff,
-    run_in_fresh_python,
 )
 
 # ---------------------------------------------------------------- reference
@@ -384,8 +383,9 @@ def test_layers_of_one_configuration_share_one_geometry():
     )
 
 
-@pytest.mark.slow
-def test_keras_round_trip_in_process_and_in_a_fresh_process(tmp_path):
+def saved_cnn(tmp_path):
+    """A CNN of the custom Conv2D saved and reloaded here; returns the script
+    with which a fresh process (tests/test_fresh_process.py) reloads it."""
     model = _cnn(custom_layers.Conv2D)
     x = np.random.default_rng(1).standard_normal((4, 12, 12, 1)).astype("float32")
     expected = model.predict(x, verbose=0)
@@ -402,9 +402,8 @@ def test_keras_round_trip_in_process_and_in_a_fresh_process(tmp_path):
         got = model.predict(np.load({str(tmp_path / "x.npy")!r}), verbose=0)
         np.testing.assert_array_equal(got, np.load({str(tmp_path / "expected.npy")!r}))
         assert type(model.layers[0]).__module__ == "custom_layers.layers.conv2d"
-        print("conv-ok")
         """
-    run_in_fresh_python(script, "conv-ok")
+    return script
 
 
 @pytest.mark.tensorflow_only
@@ -420,13 +419,14 @@ def test_saved_model_export_serves_the_same_outputs(tmp_path):
     np.testing.assert_allclose(served.serve(x).numpy(), expected, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.slow
-def test_training_compiled_whole_with_xla_equals_the_default():
-    # model.compile(jit_compile=True) puts the layer's own XLA parts inside
-    # one XLA graph; the trajectory must stay the same. A fresh process:
-    # Keras refuses jit_compile once op determinism is on, and the recipes'
-    # --seed turns it on for the process that ran them. (On JAX, compiled is
-    # the default and jit_compile=False runs the step op by op: the same check.)
+def whole_xla_training(tmp_path):
+    """The script checking that ``model.compile(jit_compile=True)``, which puts
+    the layer's own XLA parts inside one XLA graph, keeps the trajectory.
+    Run in a fresh process (tests/test_fresh_process.py): Keras refuses
+    jit_compile once op determinism is on, and the recipes' --seed turns it
+    on for the process that ran them. (On JAX, compiled is the default and
+    jit_compile=False runs the step op by op: the same check.)"""
+    del tmp_path  # nothing saved
     script = """
         import keras, numpy as np
         import custom_layers
@@ -459,9 +459,8 @@ def test_training_compiled_whole_with_xla_equals_the_default():
         moved = max(np.abs(a - b).max() for a, b in zip(initial, trained[0]))
         same = max(np.abs(a - b).max() for a, b in zip(*trained))
         assert moved > 1e-2 and same < 1e-5, (moved, same)
-        print("jit-ok")
         """
-    run_in_fresh_python(script, "jit-ok")
+    return script
 
 
 def test_config_round_trip_keeps_every_argument():

@@ -1,5 +1,7 @@
 """`.keras` round-trips of every custom object, in-process and in a fresh
-Python process, and of a user's subclass of the custom Dense."""
+Python process, and of a user's subclass of the custom Dense. The ``saved_*``
+functions save a model and return the script that checks it in a fresh
+process; tests/test_fresh_process.py runs those scripts."""
 
 import sys
 
@@ -9,7 +11,6 @@ import pytest
 
 import custom_layers
 from custom_layers import activations
-from tests.helpers import run_in_fresh_python
 
 X = np.random.default_rng(0).standard_normal((32, 6)).astype("float32")
 Y = np.random.default_rng(1).integers(0, 2, (32, 4)).astype("float32")
@@ -73,8 +74,8 @@ def test_every_loss_and_gradient_descent_reload(tmp_path, loss):
     assert isinstance(loaded.optimizer, custom_layers.GradientDescent)
 
 
-@pytest.mark.slow
-def test_saved_model_loads_in_a_fresh_process(tmp_path):
+def saved_every_custom_object(tmp_path):
+    """The model of every custom object saved; a fresh process loads it."""
     model = _every_custom_object_model()
     model.save(tmp_path / "model.keras")
     np.save(tmp_path / "x.npy", X)
@@ -87,9 +88,8 @@ def test_saved_model_loads_in_a_fresh_process(tmp_path):
         np.testing.assert_array_equal(got, np.load({str(tmp_path / "expected.npy")!r}))
         assert type(model.optimizer).__name__ == "Adam"
         assert type(model.optimizer).__module__ == "custom_layers.optimizers"
-        print("reloaded-ok")
         """
-    run_in_fresh_python(script, "reloaded-ok")
+    return script
 
 
 SUBCLASS_SOURCE = '''
@@ -114,8 +114,9 @@ class ScaledDense(custom_layers.Dense):
 '''
 
 
-@pytest.mark.slow
-def test_user_subclass_trains_saves_and_reloads_in_a_fresh_process(tmp_path):
+def saved_user_subclass(tmp_path):
+    """A user's subclass trained, saved and reloaded here; a fresh process
+    that imports the user's module loads it."""
     (tmp_path / "user_layers.py").write_text(SUBCLASS_SOURCE)
     sys.path.insert(0, str(tmp_path))
     try:
@@ -147,9 +148,8 @@ def test_user_subclass_trains_saves_and_reloads_in_a_fresh_process(tmp_path):
         got = model.predict(np.load({str(tmp_path / "x.npy")!r}), verbose=0)
         np.testing.assert_array_equal(got, np.load({str(tmp_path / "expected.npy")!r}))
         assert model.layers[0].scale == 0.5
-        print("subclass-ok")
         """
-    run_in_fresh_python(script, "subclass-ok")
+    return script
 
 
 def test_layer_config_round_trip_keeps_every_argument():
