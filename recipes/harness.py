@@ -378,7 +378,35 @@ def worker_path(path):
     return _SCRATCH[0] / pathlib.Path(path).name
 
 
-class _SharedBackup(keras.callbacks.BackupAndRestore):
+class _Backup(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` whose backup survives a kill at any moment.
+
+    Keras writes a backup in place: the weights file, then the metadata file
+    (the epoch), truncated first. A process killed while it writes one of
+    them left a backup the rerun could not read: a truncated weights file,
+    or an empty metadata file on which the rerun stopped with a
+    ``JSONDecodeError``. Here the previous backup is kept beside the current
+    one (Keras' ``double_checkpoint``), and an unreadable metadata file
+    counts as a damaged backup, as a damaged weights file already does in
+    Keras: the rerun resumes from the previous backup, whose weights and
+    epoch belong together.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__(backup_dir, double_checkpoint=True)
+
+    def _load_model(self):
+        try:
+            super()._load_model()
+        except ValueError as error:  # JSONDecodeError: written in part, or not at all
+            raise OSError(
+                f"the backup's metadata {self._training_metadata_path} is unreadable "
+                f"({error}) and no previous backup is there: delete {self.backup_dir} "
+                "to start over"
+            ) from error
+
+
+class _SharedBackup(_Backup):
     """``BackupAndRestore`` for a non-chief worker: it resumes from the
     chief's backup in ``shared_dir`` and backs up into its own scratch copy.
 
@@ -405,7 +433,7 @@ class _SharedBackup(keras.callbacks.BackupAndRestore):
 
 def _backup_callback(backup_dir):
     if is_chief():
-        return keras.callbacks.BackupAndRestore(str(backup_dir))
+        return _Backup(str(backup_dir))
     return _SharedBackup(backup_dir)
 
 

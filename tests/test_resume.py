@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import custom_layers  # noqa: F401  (registers the custom objects for load_model)
-from recipes import multiclass_classification
+from recipes import harness, multiclass_classification
 
 
 def _flags(data_dir, save, checkpoint_dir):
@@ -37,6 +37,15 @@ def _flags(data_dir, save, checkpoint_dir):
         "--checkpoint-dir",
         str(checkpoint_dir),
     ]
+
+
+def _backed_up(metadata):
+    """Whether the backup's metadata file holds a whole backup (Keras
+    creates the file, then writes it)."""
+    try:
+        return "epoch" in json.loads(metadata.read_text())
+    except (FileNotFoundError, ValueError):
+        return False
 
 
 def _command(*args):
@@ -59,24 +68,89 @@ def test_killed_recipe_resumes_to_the_same_weights(tmp_path, data_dir, capsys):
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 300
-    while not metadata.exists() and process.poll() is None and time.monotonic() < deadline:
+    while not _backed_up(metadata) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    process.kill()  # SIGKILL: no cleanup, no final save
+    process.kill()  # SIGKILL: no cleanup, no final save (maybe in the middle of a backup)
     process.wait(timeout=60)
     assert process.returncode == -9, "the run ended before it could be killed"
-    chunk_ends = done["rows"]["custom"].epochs  # the epoch at the end of each fit epoch
-    killed_after = json.loads(metadata.read_text())["epoch"]  # fit epochs backed up
-    assert 1 <= killed_after < len(chunk_ends)
     assert not (tmp_path / "resumed-mlp.keras").exists()
 
     capsys.readouterr()
     rerun = multiclass_classification.main(_flags(data_dir, resumed, checkpoint_dir))
     assert "mlp custom" in capsys.readouterr().out
-    # resumed after the backed-up fit epochs, not trained again from the start
-    # (with --seed a restart would end with the same weights too)
-    assert rerun["rows"]["custom"].epochs == chunk_ends[killed_after:]
+    # Resumed after the backed-up fit epochs, not trained again from the start
+    # (with --seed a restart would end with the same weights too): the rerun's
+    # fit epochs are the last ones of the uninterrupted run's.
+    chunk_ends = done["rows"]["custom"].epochs  # the epoch at the end of each fit epoch
+    resumed_ends = rerun["rows"]["custom"].epochs
+    assert 0 < len(resumed_ends) < len(chunk_ends)
+    assert resumed_ends == chunk_ends[-len(resumed_ends) :]
     final = keras.models.load_model(tmp_path / "resumed-mlp.keras").get_weights()
     reference = keras.models.load_model(tmp_path / "straight-mlp.keras").get_weights()
     for a, b in zip(final, reference, strict=True):
         np.testing.assert_array_equal(a, b)
     assert not metadata.exists()  # the backup is removed once training completes
+
+
+class _Killed(Exception):
+    """Stands for the SIGKILL: fit stops before its end, the backup stays."""
+
+
+def test_a_backup_cut_off_while_written_resumes_from_the_one_before(tmp_path):
+    # A kill while Keras writes the backup's metadata leaves that file empty;
+    # the rerun resumes from the previous backup (epoch 1 and its weights)
+    # instead of stopping on a JSONDecodeError.
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((32, 3)), rng.standard_normal((32, 1))
+    backup, after = tmp_path / "backup", {}
+
+    def model():
+        keras.utils.set_random_seed(0)
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        m.compile(optimizer="sgd", loss="mse")
+        return m
+
+    def record(epoch, logs):
+        after[epoch + 1] = model_one.get_weights()
+        if epoch == 1:
+            raise _Killed  # after the backups of epochs 1 and 2
+
+    model_one = model()
+    with pytest.raises(_Killed):
+        model_one.fit(
+            x,
+            y,
+            epochs=4,
+            verbose=0,
+            callbacks=[
+                harness._Backup(str(backup)),
+                keras.callbacks.LambdaCallback(on_epoch_end=record),
+            ],
+        )
+    metadata = backup / "training_metadata.json"
+    assert json.loads(metadata.read_text())["epoch"] == 2
+    metadata.write_text("")  # the kill came as the backup of epoch 2 was written
+
+    rerun, start = model(), []
+    history = rerun.fit(
+        x,
+        y,
+        epochs=4,
+        verbose=0,
+        callbacks=[
+            harness._Backup(str(backup)),
+            keras.callbacks.LambdaCallback(
+                on_train_begin=lambda logs: start.append(rerun.get_weights())
+            ),
+        ],
+    )
+    assert history.epoch == [1, 2, 3]  # epochs 2 to 4 run again from epoch 1's backup
+    assert not backup.exists()  # removed once training completed
+    for a, b in zip(start[0], after[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    # Cut off at the first backup: there is nothing before it to resume from.
+    (tmp_path / "first").mkdir()
+    (tmp_path / "first" / "training_metadata.json").write_text('{"epoch": 1, "ba')
+    with pytest.raises(OSError, match=r"unreadable .* delete .*first to start over"):
+        model().fit(x, y, epochs=2, verbose=0, callbacks=[harness._Backup(str(tmp_path / "first"))])
