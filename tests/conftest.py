@@ -67,11 +67,13 @@ def pytest_collection_modifyitems(config, items):
     ``jax_only`` (keras.distribution on JAX devices). ``--smoke`` keeps one
     case per test function.
 
-    Slow tests (seconds to a minute each, most of them waiting on processes
-    they started) go first: xdist hands the first quarter of the tests out
-    in turn, so the slow ones are spread over the workers from the start
-    and the many short tests fill in at the end, instead of one worker
-    finishing a minute-long test while the others have nothing left to do.
+    The long tests go first: the slow ones (seconds to a minute each, most
+    of them waiting on processes they started) and the hypothesis
+    properties (hundreds of examples each; minutes on JAX, which compiles
+    every new shape). xdist hands the first quarter of the tests out in
+    turn, so the long ones are spread over the workers from the start and
+    the many short tests fill in at the end, instead of one worker
+    finishing a minutes-long test while the others have nothing left to do.
     """
     import keras
 
@@ -86,7 +88,12 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if marker in item.keywords:
                 item.add_marker(skip)
-    items.sort(key=lambda item: "slow" not in item.keywords)  # stable: otherwise as collected
+    items.sort(key=lambda item: not _long(item))  # stable: otherwise as collected
+
+
+def _long(item):
+    """A slow test, or a hypothesis property."""
+    return "slow" in item.keywords or hasattr(getattr(item, "function", None), "hypothesis")
 
 
 @pytest.fixture(scope="session")
