@@ -1,5 +1,5 @@
 """Shared test set-up: quiet TensorFlow logs, a fixed seed per test, the
-backend markers (``tensorflow_only``, ``jax_only``), slow tests first, and
+backend markers (``tensorflow_only``, ``jax_only``), long tests first, and
 real float64 on JAX.
 
 Keras (and with it the backend: TensorFlow takes 5-8 s to import on 2 cores)

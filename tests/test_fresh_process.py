@@ -40,6 +40,6 @@ def test_what_was_saved_here_loads_in_a_fresh_process(tmp_path):
         folder = tmp_path / f"check{index}"
         folder.mkdir()
         scripts[name] = textwrap.dedent(prepare(folder))
-    # The last line printed names the last check that passed; the traceback
-    # names the one that failed (its file is "<name>").
-    run_in_fresh_python(f"SCRIPTS = {scripts!r}\n{_RUNNER}", f"passed: {name}")
+    # Each check prints "passed: <name>" once it has; a failing one stops the
+    # process with a traceback naming it (its file is "<name>").
+    run_in_fresh_python(f"SCRIPTS = {scripts!r}\n{_RUNNER}", f"passed: {list(CHECKS)[-1]}")

@@ -123,7 +123,7 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_one_device(data_dir):
         # weights keep the gradient the one-device one; the losses differ by
         # float32 sums taken in another order (measured: 5e-5 relative at
         # most, 3e-5 in batches of 128, 2e-5 in batches of 32).
-        base = ["--quiet", "--epochs", "2", "--batch-size", "127", "--data-dir", {data_dir!r}]
+        base = ["--quiet", "--epochs", "2", "--batch-size", "127", "--data-dir", DATA_DIR]
         single_rows = multiclass_classification.main(base)["rows"]
         mirrored_rows = multiclass_classification.main([*base, "--distribute", "mirrored"])["rows"]
         assert harness.mirrored_strategy() is strategy
@@ -134,7 +134,7 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_one_device(data_dir):
         print("mirrored-recipes-ok")
         """
     script = script.replace("{one_device}", textwrap.indent(_ONE_DEVICE_RUN, " " * 8))
-    script = script.replace("{data_dir!r}", repr(data_dir))
+    script = script.replace("DATA_DIR", repr(data_dir))
     run_in_fresh_python(script, "mirrored-recipes-ok", backend="tensorflow")
 
 
