@@ -383,6 +383,60 @@ def test_layers_of_one_configuration_share_one_geometry():
     )
 
 
+@pytest.mark.tensorflow_only
+@pytest.mark.parametrize(
+    ("channels", "groups", "filters", "compiled"),
+    [
+        (1, 1, 4, {"shifted_planes", "col2im"}),  # windows as columns, col2im gradient
+        (8, 1, 16, {"col2im"}),  # windows as rows
+        (4, 2, 8, {"shifted_planes", "grouped_col2im"}),
+    ],
+)
+def test_graphs_compile_the_data_movement_and_eager_calls_run_it_op_by_op(
+    channels, groups, filters, compiled
+):
+    # An eager call compiles nothing (no XLA compilation per new input
+    # shape); a traced step (fit, predict, a tf.function) compiles the
+    # helpers once; both give the same values and gradients.
+    import tensorflow as tf
+
+    rng = np.random.default_rng(channels)
+    x = rng.standard_normal((2, 7, 6, channels)).astype("float32")
+    layer = custom_layers.Conv2D(
+        filters, 3, strides=(2, 1), padding="same", groups=groups, bias_initializer="ones"
+    )
+    layer.build(x.shape)
+    upstream = rng.standard_normal((2, 4, 6, filters)).astype("float32")
+    conv2d._geometry.cache_clear()
+    eager = layer_gradients(layer, x, upstream)
+    geometry = conv2d._geometry(
+        (7, 6), (3, 3), (2, 1), "same", (1, 1), channels, groups
+    )  # the layer's, from the cache
+    helpers = {
+        name: getattr(geometry, name) for name in ("shifted_planes", "col2im", "grouped_col2im")
+    }
+
+    def traced():
+        return {n for n, h in helpers.items() if h.compiled.experimental_get_tracing_count()}
+
+    assert traced() == set()
+
+    @tf.function
+    def step(x, upstream):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            total = tf.reduce_sum(y * upstream)
+        return y, tape.gradient(total, [x, *layer.trainable_variables])
+
+    y, grads = step(tf.constant(x), tf.constant(upstream))
+    assert traced() == compiled
+    for name, a, b in zip(
+        ("output", "d_input", "d_kernel", "d_bias"), (y, *grads), (eager[0], *eager[1]), strict=True
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=name)
+
+
 def saved_cnn(tmp_path):
     """A CNN of the custom Conv2D saved and reloaded here; returns the script
     with which a fresh process (tests/test_fresh_process.py) reloads it."""
