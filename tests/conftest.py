@@ -70,10 +70,11 @@ def pytest_collection_modifyitems(config, items):
     The long tests go first: the slow ones (seconds to a minute each, most
     of them waiting on processes they started) and the hypothesis
     properties (hundreds of examples each; minutes on JAX, which compiles
-    every new shape). xdist hands the first quarter of the tests out in
-    turn, so the long ones are spread over the workers from the start and
-    the many short tests fill in at the end, instead of one worker
-    finishing a minutes-long test while the others have nothing left to do.
+    every new shape). With ``--maxschedchunk=1`` (pyproject's addopts) xdist
+    hands each worker its next test when it has fewer than two left, so the
+    long ones are spread over the workers from the start and the many short
+    tests fill in at the end, instead of one worker finishing a minutes-long
+    test while the others have nothing left to do.
     """
     import keras
 
