@@ -42,6 +42,11 @@ def save_trained_model(folder):
         loss=custom_layers.SparseCategoricalCrossentropy(from_logits=True),
     )
     model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    save_with_expectations(model, x, y, folder)
+
+
+def save_with_expectations(model, x, y, folder):
+    """The model's file, and what it predicts and evaluates here on x, y."""
     model.save(f"{folder}/model.keras")
     np.savez(
         f"{folder}/expected.npz",
@@ -50,13 +55,15 @@ def save_trained_model(folder):
         predictions=model.predict(x, verbose=0),
         loss=model.evaluate(x, y, verbose=0),
         iterations=int(model.optimizer.iterations),
+        backend=keras.backend.backend(),
     )
 
 
 # The file loads with every object's own class, predicts and evaluates as it
-# did where it was saved, and keeps training here.
-def check_loaded_model(folder):
+# did where it was saved, and keeps training here (one epoch: 2 steps).
+def check_loaded_model(folder, trained_on):
     saved = np.load(f"{folder}/expected.npz")
+    assert str(saved["backend"]) == trained_on[-1]
     model = keras.models.load_model(f"{folder}/model.keras")
     assert [type(layer).__name__ for layer in model.layers] == [
         "Conv2D",
@@ -68,32 +75,38 @@ def check_loaded_model(folder):
     assert type(model.layers[2]) is custom_layers.Dense
     assert type(model.loss) is custom_layers.SparseCategoricalCrossentropy
     assert type(model.optimizer) is custom_layers.Adam and model.optimizer.amsgrad
-    assert int(model.optimizer.iterations) == int(saved["iterations"]) == 4
+    # 4 steps where it was first trained, 2 more on each backend since
+    assert int(model.optimizer.iterations) == int(saved["iterations"]) == 2 * len(trained_on) + 2
     got = model.predict(saved["x"], verbose=0)
     diff = float(np.max(np.abs(got - saved["predictions"])))
     assert diff <= 1e-5, diff
     loss = model.evaluate(saved["x"], saved["y"], verbose=0)
     assert abs(loss - float(saved["loss"])) <= 1e-5, (loss, float(saved["loss"]))
-    model.fit(saved["x"], saved["y"], batch_size=8, epochs=1, verbose=0)
-    assert int(model.optimizer.iterations) == 6
+    model.fit(saved["x"], saved["y"], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    assert int(model.optimizer.iterations) == int(saved["iterations"]) + 2
+    return model, saved["x"], saved["y"]
 
 
 @pytest.mark.slow  # a fresh Python process, on the other backend
 def test_a_keras_file_crosses_to_the_other_backend_and_back(tmp_path):
-    other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
+    # Trained here, trained on in a fresh process on the other backend, saved
+    # there, and trained on again here: each file predicts and evaluates
+    # where it is loaded as where it was saved.
+    here = keras.backend.backend()
+    other = "jax" if here == "tensorflow" else "tensorflow"
     there, back = tmp_path / "there", tmp_path / "back"
     there.mkdir()
     back.mkdir()
-    save_trained_model(there)  # here
+    save_trained_model(there)
     script = f"""
         import keras
-        from tests.test_backends import check_loaded_model, save_trained_model
-        check_loaded_model({str(there)!r})
-        save_trained_model({str(back)!r})
-        print("loaded and saved on", keras.backend.backend())
+        from tests.test_backends import check_loaded_model, save_with_expectations
+        model, x, y = check_loaded_model({str(there)!r}, [{here!r}])
+        save_with_expectations(model, x, y, {str(back)!r})
+        print("loaded, trained and saved on", keras.backend.backend())
         """
-    run_in_fresh_python(script, f"loaded and saved on {other}", backend=other)
-    check_loaded_model(back)  # here again
+    run_in_fresh_python(script, f"loaded, trained and saved on {other}", backend=other)
+    check_loaded_model(back, [here, other])
 
 
 @pytest.mark.slow  # a fresh Python process
