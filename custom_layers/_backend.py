@@ -53,22 +53,32 @@ def check_labels(ok, message, values):
       concrete labels: a host callback that runs the eager check on the
       step's actual labels; its ``ValueError`` stops the step and comes back
       as ``JaxRuntimeError`` whose message carries the eager one.
+
+    Returns ``values``; inside a ``tf.function`` as a tensor available only
+    once the assertion has passed, so that what is computed from the
+    returned labels cannot fail first on a bad one (a gather of an id out of
+    range, with TensorFlow's message instead of ours). Compute from the
+    returned labels.
     """
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
         if not tf.executing_eagerly():
-            tf.debugging.Assert(ops.all(ok), [message, "Received labels:", values], summarize=8)
-            return
+            check = tf.debugging.Assert(
+                ops.all(ok), [message, "Received labels:", values], summarize=8
+            )
+            with tf.control_dependencies([check]):
+                return tf.identity(values)
     elif backend == "jax" and _is_jax_tracer(ok):
         import jax
 
         # A debug callback is kept under jit, grad and vmap (it is not dead
         # code: it has an effect), and an exception it raises fails the step.
         jax.debug.callback(functools.partial(_refuse, message), ok, values)
-        return
+        return values
     _refuse(message, ops.convert_to_numpy(ok), ops.convert_to_numpy(values))
+    return values
 
 
 def xla_compiled(function):

@@ -105,9 +105,10 @@ def _prepare(y_true, y_pred):
 
 
 def _check_probability_labels(y_true):
-    """BCE labels are probabilities of the positive class: in [0, 1]."""
+    """BCE labels are probabilities of the positive class: in [0, 1].
+    Returns them, checked (see ``_backend.check_labels``)."""
     ok = ops.logical_and(ops.greater_equal(y_true, 0), ops.less_equal(y_true, 1))
-    _backend.check_labels(
+    return _backend.check_labels(
         ok, "Binary cross-entropy labels must lie in [0, 1] (and not be NaN).", y_true
     )
 
@@ -162,7 +163,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
         The per-example loss: ``y_pred``'s shape without ``axis``.
     """
     y_true, y_pred = _prepare(y_true, y_pred)
-    _check_probability_labels(y_true)
+    y_true = _check_probability_labels(y_true)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
@@ -289,10 +290,17 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     whole = ops.equal(ops.cast(labels, y_true.dtype), y_true)  # 2.5 is not a class id
     ok = ops.logical_and(in_range, whole)
     if ignore_class is not None:
+        ok = ops.logical_or(ok, ops.equal(labels, ignore_class))
+    # The ids the gather below reads come out of the check: inside a
+    # tf.function it runs after the check passed (an id out of range would
+    # otherwise stop the step at the gather, with TensorFlow's own message).
+    y_true = _backend.check_labels(
+        ok, f"Class ids must be whole numbers in [0, {classes}).", y_true
+    )
+    labels = ops.cast(y_true, "int32")
+    if ignore_class is not None:
         valid = ops.not_equal(labels, ignore_class)
-        ok = ops.logical_or(ok, ops.logical_not(valid))
         labels = ops.where(valid, labels, 0)
-    _backend.check_labels(ok, f"Class ids must be whole numbers in [0, {classes}).", y_true)
     if from_logits:
         log_a = log_softmax(y_pred, axis=axis)
     else:

@@ -58,6 +58,42 @@ def test_bad_labels_stop_fit_with_the_reason(loss, units, y, message):
         model.fit(x, np.array(y, "float32"), epochs=1, verbose=0)
 
 
+def _waits_for(op):
+    """The ops ``op`` runs after in its graph: through its inputs and its
+    control dependencies, all the way up."""
+    seen, todo = set(), [op]
+    while todo:
+        current = todo.pop()
+        for parent in [t.op for t in current.inputs] + list(current.control_inputs):
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return seen
+
+
+@pytest.mark.tensorflow_only  # TensorFlow's graph; JAX: a host callback, no gather error
+@pytest.mark.parametrize("ignore_class", [None, 0])
+def test_in_a_compiled_step_class_ids_are_read_only_after_their_check(ignore_class):
+    # Without the ordering, a class id out of range could stop the step at
+    # the gather that reads it, with TensorFlow's "indices[1,0] = 9 is not in
+    # [0, 3)" instead of our message: it happened under load.
+    import tensorflow as tf
+
+    def loss(y, z):
+        return losses.sparse_categorical_crossentropy(y, z, True, ignore_class=ignore_class)
+
+    step = tf.function(loss).get_concrete_function(
+        tf.TensorSpec([None], tf.float32), tf.TensorSpec([None, 3], tf.float32)
+    )
+    graph_ops = step.graph.get_operations()
+    # tf.debugging.Assert in a graph: an If op whose branch asserts
+    (check,) = [op for op in graph_ops if op.name.endswith("AssertGuard")]
+    gathers = [op for op in graph_ops if op.type.startswith("Gather")]
+    assert gathers
+    for op in gathers:
+        assert check in _waits_for(op), op.name
+
+
 @pytest.mark.parametrize("run_eagerly", [False, True])
 def test_bad_labels_in_a_later_batch_stop_fit_and_name_the_label(run_eagerly):
     # The first batch is fine; the second holds one label outside [0, 1].
