@@ -406,12 +406,19 @@ def test_graphs_compile_the_data_movement_and_eager_calls_run_it_op_by_op(
         filters, 3, strides=(2, 1), padding="same", groups=groups, bias_initializer="ones"
     )
     layer.build(x.shape)
-    upstream = rng.standard_normal((2, 4, 6, filters)).astype("float32")
+    upstream = rng.standard_normal(layer.compute_output_shape(x.shape)).astype("float32")
     conv2d._geometry.cache_clear()
     eager = layer_gradients(layer, x, upstream)
-    geometry = conv2d._geometry(
-        (7, 6), (3, 3), (2, 1), "same", (1, 1), channels, groups
-    )  # the layer's, from the cache
+    geometry = conv2d._geometry(  # the layer's, from the cache (as its call asks for it)
+        x.shape[1:3],
+        layer.kernel_size,
+        layer.strides,
+        layer.padding,
+        layer.dilation_rate,
+        channels,
+        groups,
+    )
+    assert conv2d._geometry.cache_info().misses == 1  # the one the eager call made
     helpers = {
         name: getattr(geometry, name) for name in ("shifted_planes", "col2im", "grouped_col2im")
     }

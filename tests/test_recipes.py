@@ -109,6 +109,11 @@ def test_bad_flags_exit_with_a_message(capsys):
     assert "--epochs must be positive, got 0" in capsys.readouterr().err
 
 
+# What importing `recipes` sets in this process' environment (and a user's
+# shell does not): the console tests start their processes without them.
+_SET_BY_RECIPES = ("TF_CPP_MIN_LOG_LEVEL", recipes._QUIET)
+
+
 @pytest.mark.slow
 def test_run_all_in_two_processes_prints_every_recipe_in_order_on_a_clean_console(
     tmp_path, monkeypatch, capfd
@@ -118,8 +123,8 @@ def test_run_all_in_two_processes_prints_every_recipe_in_order_on_a_clean_consol
     # this package leaves for the processes it starts): the started process
     # keeps TensorFlow's start-up lines off the console by itself. A fresh
     # data dir: the data sets are built here first, quietly.
-    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
-    monkeypatch.delenv(recipes._QUIET, raising=False)
+    for name in _SET_BY_RECIPES:
+        monkeypatch.delenv(name, raising=False)
     data_dir = str(tmp_path / "fresh")
     status = run_all.main(["--jobs", "2", "--epochs", "1", "--data-dir", data_dir])
     out, err = capfd.readouterr()  # the started process' console too
@@ -227,7 +232,7 @@ _FRAMEWORK_LOG = re.compile(
 @pytest.mark.slow
 def test_verbose_brings_the_framework_logs_back(tmp_path):
     # The clean console by default: test_run_all_in_two_processes_... above.
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", recipes._QUIET)}
+    env = {k: v for k, v in os.environ.items() if k not in _SET_BY_RECIPES}
     command = [sys.executable, "-m", "recipes.regression", "--epochs", "3", "--verbose"]
     result = subprocess.run(
         [*command, "--data-dir", str(tmp_path / "fresh")],
