@@ -96,7 +96,8 @@ def max_weight_diff(model_a, model_b):
 
 
 def run_in_fresh_python(script, marker, backend=None, env=None):
-    """Run ``script`` in a new Python process; it must exit 0 and print ``marker``.
+    """Run ``script`` in a new Python process; it must exit 0 and print
+    ``marker``. Returns what it printed.
 
     The process runs on ``backend`` (``KERAS_BACKEND``) if given, else on the
     backend of the tests; ``env`` adds environment variables.
@@ -114,3 +115,4 @@ def run_in_fresh_python(script, marker, backend=None, env=None):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert marker in result.stdout
+    return result.stdout
