@@ -409,15 +409,7 @@ def test_graphs_compile_the_data_movement_and_eager_calls_run_it_op_by_op(
     upstream = rng.standard_normal(layer.compute_output_shape(x.shape)).astype("float32")
     conv2d._geometry.cache_clear()
     eager = layer_gradients(layer, x, upstream)
-    geometry = conv2d._geometry(  # the layer's, from the cache (as its call asks for it)
-        x.shape[1:3],
-        layer.kernel_size,
-        layer.strides,
-        layer.padding,
-        layer.dilation_rate,
-        channels,
-        groups,
-    )
+    geometry = layer._geometry_for(*x.shape[1:])  # the layer's, from the cache
     assert conv2d._geometry.cache_info().misses == 1  # the one the eager call made
     helpers = {
         name: getattr(geometry, name) for name in ("shifted_planes", "col2im", "grouped_col2im")

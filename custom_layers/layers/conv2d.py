@@ -823,19 +823,25 @@ class Conv2D(KernelBiasLayer):
                 "gather indices are computed per input size). "
                 f"Received: input_shape={tuple(inputs.shape)}"
             )
-        geometry = _geometry(
+        geometry = self._geometry_for(height, width, inputs.shape[-1])
+        outputs = correlate(inputs, self.kernel, self.bias, geometry, self.groups)
+        if channels_first:
+            outputs = ops.transpose(outputs, (0, 3, 1, 2))
+        return self.activation(outputs)
+
+    def _geometry_for(self, height, width, channels):
+        """The geometry (gather indices, data-movement helpers) of this
+        layer's configuration on channels-last inputs of that size, shared
+        by every layer of the same configuration (``_geometry``'s cache)."""
+        return _geometry(
             (height, width),
             self.kernel_size,
             self.strides,
             self.padding,
             self.dilation_rate,
-            inputs.shape[-1],
+            channels,
             self.groups,
         )
-        outputs = correlate(inputs, self.kernel, self.bias, geometry, self.groups)
-        if channels_first:
-            outputs = ops.transpose(outputs, (0, 3, 1, 2))
-        return self.activation(outputs)
 
     def compute_output_shape(self, input_shape):
         self._check_spatial(input_shape)
