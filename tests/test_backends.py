@@ -131,7 +131,8 @@ def test_a_keras_file_crosses_to_the_other_backend_and_back(tmp_path):
     if other == "jax":  # the JAX process first checks it runs without TensorFlow
         script = textwrap.dedent(_NO_TENSORFLOW_ON_JAX) + script
     said = run_in_fresh_python(script, f"loaded, trained and saved on {other}", backend=other)
-    assert ("no-tensorflow" in said) == (other == "jax")
+    if other == "jax":  # the check ran, before anything was loaded or saved
+        assert "no-tensorflow" in said.split("loaded, trained and saved")[0]
     check_loaded_model(back, [here, other])
 
 
