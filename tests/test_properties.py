@@ -31,24 +31,25 @@ def _arrays(bound, max_dims=3):
     )
 
 
-def _value_and_grad(fn, x, compiled=False):
-    """fn(x) and the gradient of Σ fn(x)·w for a fixed w, from one call of
-    fn: fn(x) stacked after the weighted output, its gradient stopped. With
-    ``compiled`` (see ``tests.helpers.gradients``) both come from one
-    ``jax.jit`` call on JAX."""
+def _values_and_grads(fn_a, fn_b, x, compiled=False):
+    """fn_a(x), fn_b(x) and the gradient of Σ fn(x)·w (a fixed w) for each,
+    from one autodiff pass: each function gets its own copy of x, and their
+    outputs, weighted and as they are (gradient stopped), are stacked into
+    one result. With ``compiled`` (see ``tests.helpers.gradients``) all of
+    it is one ``jax.jit`` call on JAX."""
 
-    def weighted(v):
-        y = fn(v)
-        weights = ops.reshape(ops.arange(1, ops.size(y) + 1) % 7, ops.shape(y))  # fixed upstream
-        return ops.stack([y * ops.cast(weights, y.dtype), ops.stop_gradient(y)])
+    def both(xa, xb):
+        ya, yb = fn_a(xa), fn_b(xb)
+        weights = (np.arange(1, int(np.prod(ya.shape)) + 1) % 7).reshape(ya.shape)
+        weights = ops.convert_to_tensor(weights, ya.dtype)  # the fixed upstream
+        return ops.stack([ya * weights, yb * weights, ops.stop_gradient(ya), ops.stop_gradient(yb)])
 
-    value, (grad,) = gradients(weighted, x, compiled=compiled)
-    return value[1], grad
+    values, (ga, gb) = gradients(both, x, x, compiled=compiled)
+    return values[2], ga, values[3], gb
 
 
 def _assert_same(fn_a, fn_b, x, tol=TOL, compiled=False):
-    ya, ga = _value_and_grad(fn_a, x, compiled)
-    yb, gb = _value_and_grad(fn_b, x, compiled)
+    ya, ga, yb, gb = _values_and_grads(fn_a, fn_b, x, compiled)
     assert np.all(np.isfinite(ya)) and np.all(np.isfinite(ga))
     np.testing.assert_allclose(ya, yb, **tol)
     np.testing.assert_allclose(ga, gb, **tol)
