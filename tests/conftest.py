@@ -1,6 +1,6 @@
 """Shared test set-up: quiet TensorFlow logs, a fixed seed per test, the
-backend markers (``tensorflow_only``, ``jax_only``), long tests first, and
-real float64 on JAX.
+backend markers (``tensorflow_only``, ``jax_only``), long tests first
+(longest first once a run has measured them), and real float64 on JAX.
 
 Keras (and with it the backend: TensorFlow takes 5-8 s to import on 2 cores)
 is imported only where tests run: in each xdist worker, or in the one
@@ -9,7 +9,10 @@ only hands out tests and never needs it; importing it there made every run
 wait for one more import before the workers started.
 """
 
+import collections
 import importlib
+import math
+import os
 import tempfile
 
 import pytest
@@ -75,6 +78,13 @@ def pytest_collection_modifyitems(config, items):
     long ones are spread over the workers from the start and the many short
     tests fill in at the end, instead of one worker finishing a minutes-long
     test while the others have nothing left to do.
+
+    Once a run has measured them (pytest's cache, ``.pytest_cache``), every
+    test goes in the order of its last duration, longest first: then also
+    the tests of a few seconds that no marker names (a model trained for 100
+    steps) are handed out early instead of being the last ones left. Tests
+    the cache does not know go first if long, last if not; without the
+    cache (a fresh clone, ``-p no:cacheprovider``) the order above.
     """
     import keras
 
@@ -89,12 +99,51 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if marker in item.keywords:
                 item.add_marker(skip)
-    items.sort(key=lambda item: not _long(item))  # stable: otherwise as collected
+    last = _last_durations(config)
+    if last:  # longest first, as measured by the previous run
+        items.sort(key=lambda item: -last.get(item.nodeid, math.inf if _long(item) else 0.0))
+    else:  # stable: otherwise as collected
+        items.sort(key=lambda item: not _long(item))
 
 
 def _long(item):
     """A slow test, or a hypothesis property."""
     return "slow" in item.keywords or hasattr(getattr(item, "function", None), "hypothesis")
+
+
+def _durations_key(config):
+    """Where the cache keeps the last durations: one record per backend and
+    per kind of run (a --smoke property runs a twentieth of its examples).
+    The backend is read from KERAS_BACKEND, the same way in the process that
+    writes the record (xdist's controller, which never imports Keras) and in
+    those that read it (the workers)."""
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    kind = "smoke" if config.getoption("--smoke") else "suite"
+    return f"keras-notes/durations/{backend}-{kind}"
+
+
+def _last_durations(config):
+    cache = getattr(config, "cache", None)
+    return cache.get(_durations_key(config), {}) if cache is not None else {}
+
+
+_DURATIONS = collections.defaultdict(float)  # this run's, test id -> seconds
+
+
+def pytest_runtest_logreport(report):
+    # Set-up, call and tear-down of each test, gathered where every report
+    # ends up: in xdist's controller (or in the one process of ``-n 0``).
+    _DURATIONS[report.nodeid] += report.duration
+
+
+def pytest_sessionfinish(session):
+    config = session.config
+    if hasattr(config, "workerinput") or not _DURATIONS:
+        return  # a worker: its reports reach the controller, which records them
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        durations = {**_last_durations(config), **_DURATIONS}
+        cache.set(_durations_key(config), {k: round(v, 3) for k, v in durations.items()})
 
 
 @pytest.fixture(scope="session")
