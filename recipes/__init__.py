@@ -8,8 +8,13 @@ stderr pointed at a temporary file, because TensorFlow 2.21 prints its
 import-time lines before it reads that variable. If the import fails, what
 it printed is shown. Python errors are never hidden. Processes started by
 ``python -m recipes`` (``--jobs``) inherit this choice.
+
+The recipes' commands end without Python's last full garbage collection:
+``exit_without_final_collection``.
 """
 
+import atexit
+import gc
 import os
 import sys
 import tempfile
@@ -43,3 +48,21 @@ if "--verbose" not in sys.argv[1:] and (
     os.environ[_QUIET] = "1"
     if "tensorflow" not in sys.modules:
         _import_tensorflow_quietly()
+
+
+def exit_without_final_collection():
+    """Let this process end without Python's last full garbage collection:
+    at exit, after the exit handlers registered later than this call (they
+    run first), every object still alive is frozen out of the collector's
+    reach and its memory left to the OS. With TensorFlow and Keras loaded
+    that collection walks hundreds of thousands of objects: measured on 2
+    cores, a recipe process' exit took 1.7 s with it and 0.2 s without.
+
+    The price: objects in reference cycles, which include the globals of
+    most modules, are not finalized at exit. Call it only where everything
+    that must reach a file is closed explicitly, as the recipes' commands
+    do (``with`` blocks, Keras' callbacks close their writers at the end of
+    ``fit``; logging flushes in its own exit handler); it is never done on
+    ``import recipes``.
+    """
+    atexit.register(gc.freeze)

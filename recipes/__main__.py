@@ -3,7 +3,9 @@ table (``recipes.run_all``; ``python -m recipes --help`` for its flags)."""
 
 import sys
 
+import recipes
 from recipes import run_all
 
 if __name__ == "__main__":
+    recipes.exit_without_final_collection()
     sys.exit(run_all.main())

@@ -22,6 +22,7 @@ from keras import ops
 from sklearn.linear_model import LogisticRegression
 
 import custom_layers
+import recipes
 from custom_layers import activations
 from recipes import data as data_lib
 from recipes import harness
@@ -165,4 +166,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    recipes.exit_without_final_collection()
     main()

@@ -12,6 +12,7 @@ initial weights. Notes: "Convolutional Layer", "Softmax Cross-Entropy Loss",
 import keras
 
 import custom_layers
+import recipes
 from recipes import data as data_lib
 from recipes import harness, multiclass_classification
 
@@ -52,4 +53,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    recipes.exit_without_final_collection()
     main()

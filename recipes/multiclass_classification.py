@@ -13,6 +13,7 @@ weights. Notes: "Softmax — Generalization of Logistic Regression",
 import keras
 
 import custom_layers
+import recipes
 from recipes import data as data_lib
 from recipes import harness
 
@@ -63,4 +64,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    recipes.exit_without_final_collection()
     main()

@@ -19,6 +19,7 @@ import numpy as np
 from keras import ops
 
 import custom_layers
+import recipes
 from custom_layers import activations
 from recipes import data as data_lib
 from recipes import harness
@@ -105,4 +106,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    recipes.exit_without_final_collection()
     main()

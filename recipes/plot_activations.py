@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 from keras import ops
 
+import recipes
 from custom_layers import activations
 from custom_layers._backend import gradients
 from recipes import harness
@@ -60,4 +61,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    recipes.exit_without_final_collection()
     main()

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 import custom_layers
+import recipes
 from recipes import data as data_lib
 from recipes import harness
 
@@ -102,4 +103,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    recipes.exit_without_final_collection()
     main()

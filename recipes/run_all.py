@@ -21,6 +21,7 @@ import pathlib
 import sys
 import time
 
+import recipes
 from recipes import (
     binary_classification,
     cnn_image_classification,
@@ -185,6 +186,7 @@ def _captured(name, argv):
 
 
 def _start_job(threads):
+    recipes.exit_without_final_collection()  # each started process too
     harness.share_the_cores(threads)
 
 
@@ -309,4 +311,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    recipes.exit_without_final_collection()
     sys.exit(main())
