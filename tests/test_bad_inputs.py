@@ -48,6 +48,7 @@ def _model(units):
         ),
     ],
 )
+@pytest.mark.usefixtures("aborted_fit")
 def test_bad_labels_stop_fit_with_the_reason(loss, units, y, message):
     # Inside the compiled step no label is known while tracing: the check runs
     # on the step's labels (tf.debugging.Assert, or a JAX host callback).
@@ -95,6 +96,7 @@ def test_in_a_compiled_step_class_ids_are_read_only_after_their_check(ignore_cla
 
 
 @pytest.mark.parametrize("run_eagerly", [False, True])
+@pytest.mark.usefixtures("aborted_fit")
 def test_bad_labels_in_a_later_batch_stop_fit_and_name_the_label(run_eagerly):
     # The first batch is fine; the second holds one label outside [0, 1].
     model = _model(1)
@@ -112,6 +114,7 @@ def test_bad_labels_in_a_later_batch_stop_fit_and_name_the_label(run_eagerly):
         model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
 
 
+@pytest.mark.usefixtures("aborted_fit")
 def test_shape_mismatch_raises_in_fit_too():
     model = _model(2)
     model.compile(optimizer="sgd", loss=custom_layers.MeanSquaredError())
@@ -122,6 +125,7 @@ def test_shape_mismatch_raises_in_fit_too():
         model.fit(np.ones((4, 4), "float32"), np.ones((4, 3), "float32"), epochs=1, verbose=0)
 
 
+@pytest.mark.usefixtures("aborted_fit")
 def test_nan_loss_stops_training_with_the_reason():
     # NaN features that slipped past the data checks: training must stop.
     x = RNG.standard_normal((32, 4)).astype("float32")
