@@ -179,10 +179,11 @@ def aborted_fit():
 
     Left to a later collection, such a tf.data iterator blocks the thread
     that destroys it: TensorFlow 2.21 waits for its autotuning thread, which
-    does not wake up for the cancellation. Measured with a fit stopped
-    mid-epoch: the collection took 0.25 s when the iterator was 0-10 s old,
-    10.9 s when it was 30 s old. In the suite that was 5-10 s idle at the end
-    of a worker (once longer than xdist's 10 s, which then killed the worker).
+    does not wake up for the cancellation, until its next scheduled wake-up.
+    Measured with a fit stopped mid-epoch, by the iterator's age: 0-20 s,
+    0.25-0.46 s; 30 s, 10.9 s; 45 s, 36.9 s; 90 s, 0.3 s. In the suite that
+    was 5-10 s idle at the end of a worker, and once longer than xdist's
+    10 s, which then killed the worker.
     """
     yield
     import keras
