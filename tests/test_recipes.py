@@ -2,10 +2,12 @@
 custom ~ built-in, and the command-line flags."""
 
 import concurrent.futures
+import gc
 import os
 import re
 import subprocess
 import sys
+import types
 from concurrent.futures.process import BrokenProcessPool
 
 import keras
@@ -171,6 +173,36 @@ def test_run_all_flags(capsys):
     assert failures == [
         "regression: its process stopped: BrokenProcessPool: A child process terminated abruptly"
     ]
+
+
+class _StopMidEpoch(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 2:
+            raise RuntimeError("stopped on purpose")
+
+
+def _fails_mid_fit(argv):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((64, 4), "float32"), np.ones((64, 1), "float32")
+    model.fit(x, y, batch_size=8, verbose=0, callbacks=[_StopMidEpoch()])
+
+
+@pytest.mark.tensorflow_only  # tf.data: on JAX, Keras feeds NumPy arrays without it
+def test_a_recipe_that_fails_mid_fit_leaves_no_data_iterator_behind(monkeypatch):
+    # run_all goes on with the next recipes in the same process: the failed
+    # fit's tf.data iterator must be gone before they start (see run_recipe).
+    import tensorflow as tf
+
+    def live_iterators():
+        return sum(isinstance(o, tf.data.Iterator) for o in gc.get_objects())
+
+    failing = (types.SimpleNamespace(main=_fails_mid_fit), ("rows",), "r2", 1, 0.005)
+    monkeypatch.setitem(run_all.RECIPES, "regression", failing)
+    before = live_iterators()
+    lines, failures = run_all.run_recipe("regression", [])
+    assert (lines, failures) == ([], ["regression: RuntimeError: stopped on purpose"])
+    assert live_iterators() <= before
 
 
 def test_activation_picture_is_written(tmp_path):
