@@ -161,16 +161,14 @@ def run_recipe(name, argv):
     try:
         result = module.main(_recipe_argv(name, argv))
     except Exception as error:  # report every recipe, then fail
-        failure = f"{name}: {type(error).__name__}: {error}"
-    else:
-        failure = None
-    if failure is not None:
+        failures.append(f"{name}: {type(error).__name__}: {error}")
+    if failures:
         # A fit stopped mid-epoch leaves Keras' epoch iterator in a reference
         # cycle. Collected later, when the next recipes run in this process,
         # destroying its tf.data iterator can block for as long as TensorFlow's
         # autotuning thread sleeps (up to 37 s measured); now it takes 0.3 s.
         gc.collect()
-        return lines, [failure]
+        return lines, failures
     seconds = time.perf_counter() - start
     for key in keys:
         pair = result[key]
