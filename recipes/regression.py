@@ -103,5 +103,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    recipes.exit_without_final_collection()
+    recipes.spare_the_collector()
     main()

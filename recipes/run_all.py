@@ -194,7 +194,7 @@ def _captured(name, argv):
 
 
 def _start_job(threads):
-    recipes.exit_without_final_collection()  # each started process too
+    recipes.spare_the_collector()  # each started process too
     harness.share_the_cores(threads)
 
 
@@ -319,5 +319,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    recipes.exit_without_final_collection()
+    recipes.spare_the_collector()
     sys.exit(main())

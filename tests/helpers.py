@@ -107,9 +107,9 @@ def run_in_fresh_python(script, marker, backend=None, env=None):
         environment["KERAS_BACKEND"] = backend
     # Ends as the recipes' commands do, without the exit's full collection
     # (1.5 s of each such process here; the scripts close what they write).
-    # The same two lines as recipes.exit_without_final_collection, written
-    # out: importing recipes imports TensorFlow, which the scripts that
-    # check JAX runs without it must not do.
+    # The exit half of recipes.spare_the_collector, written out: importing
+    # recipes imports TensorFlow, which the scripts that check JAX runs
+    # without it must not do.
     script = "import atexit, gc\natexit.register(gc.freeze)\n" + textwrap.dedent(script)
     result = subprocess.run(
         [sys.executable, "-c", script],
