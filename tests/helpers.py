@@ -122,3 +122,36 @@ def run_in_fresh_python(script, marker, backend=None, env=None):
     assert result.returncode == 0, result.stderr[-3000:]
     assert marker in result.stdout
     return result.stdout
+
+
+def fit_in_passes(model, x, y, passes, batch_size):
+    """What ``model.fit(x, y, epochs=passes, batch_size=batch_size,
+    shuffle=False)`` trains, as one epoch of the data repeated ``passes``
+    times: the same batches in the same order, without Keras' set-up of
+    each epoch (about 50 ms each on 2 cores, measured: 25 epochs of a small
+    Dense model 1.9 CPU-s, the same 100 steps as one epoch 0.7 CPU-s).
+    Returns what ``history["loss"]`` holds after those epochs, the mean loss
+    of each pass, recovered from the running mean of the epoch that Keras
+    logs after each batch (the batches must all have the same size)."""
+    steps, rest = divmod(len(x), batch_size)
+    assert rest == 0, "the batches must all have the same size"
+    running = []
+
+    class _RunningLoss(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            running.append(float(logs["loss"]))
+
+    def repeated(a):
+        return np.tile(a, (passes,) + (1,) * (np.ndim(a) - 1))
+
+    model.fit(
+        repeated(x),
+        repeated(y),
+        batch_size=batch_size,
+        shuffle=False,
+        verbose=0,
+        callbacks=[_RunningLoss()],
+    )
+    # the sum of the batch losses after each pass, then each pass' share
+    sums = np.array(running[steps - 1 :: steps], "float64") * steps * np.arange(1, passes + 1)
+    return np.diff(sums, prepend=0.0) / steps

@@ -18,6 +18,7 @@ def test_conv2d_benchmark_prints_every_row(capsys):
         assert all(math.isfinite(v) and v > 0 for v in figures.values()), (name, figures)
 
 
+@pytest.mark.slow
 def test_mlp_benchmark_reports_a_ratio(capsys):
     from benchmarks import mlp
 
