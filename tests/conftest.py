@@ -50,7 +50,7 @@ def pytest_configure(config):
         # kept off the console, and sets TF_CPP_MIN_LOG_LEVEL.
         recipes = importlib.import_module("recipes")
         # The imported modules' objects out of the collector's reach (the
-        # collections during the run: 11 s of CPU in place of 16 s, the two
+        # collections during the run: 9 s of CPU in place of 16 s, the two
         # workers of a full run together), and the last worker's exit, the
         # end of the run, 1.5 s sooner without the exit's full collection
         # (the tests' files are closed by then).
