@@ -101,6 +101,29 @@ def test_custom_and_builtin_models_train_together_for_100_steps(name):
     assert history_c[-1] < 0.7 * history_c[0]
 
 
+def test_fit_in_passes_trains_and_reports_as_epochs_do():
+    # The helper the twin tests above train with: the same weights and the
+    # same per-epoch losses as fit(..., epochs=3).
+    (hidden, units, out, _, _), (loss, _), _, y = CASES["regression_gd"]
+    models = []
+    for _ in range(2):
+        model = keras.Sequential(
+            [
+                keras.Input((8,)),
+                custom_layers.Dense(16, activation=hidden),
+                custom_layers.Dense(units, activation=out),
+            ]
+        )
+        harness.compile_for_fit(model, optimizer=OPTIMIZERS["sgd"](), loss=loss)
+        models.append(model)
+    models[1].set_weights(models[0].get_weights())
+    epochs = models[0].fit(X, y, batch_size=64, epochs=3, shuffle=False, verbose=0)
+    passes = fit_in_passes(models[1], X, y, passes=3, batch_size=64)
+    assert max_weight_diff(*models) == 0.0
+    np.testing.assert_allclose(passes, epochs.history["loss"], rtol=1e-5)
+    assert passes[-1] < passes[0]
+
+
 @pytest.mark.slow  # 100 epochs: trains for long
 def test_fit_with_all_custom_parts_lowers_the_loss_as_in_the_notes():
     # model.fit(X, y, epochs=100), the notes' training step, as written there.
