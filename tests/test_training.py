@@ -89,7 +89,8 @@ def test_custom_and_builtin_models_train_together_for_100_steps(name):
     architecture, (c_loss, c_opt), (b_loss, b_opt), y = CASES[name]
     custom, builtin = _pair(*architecture)
     # optimizers built before fit (one trace of the step each; the notes'
-    # plain compile, built in the first trace, is the test below)
+    # plain compile, the optimizer built in the first trace, is kept by the
+    # logistic-regression and 100-epoch tests below)
     harness.compile_for_fit(custom, optimizer=OPTIMIZERS[c_opt](), loss=c_loss)
     harness.compile_for_fit(builtin, optimizer=OPTIMIZERS[b_opt](), loss=b_loss)
     # 25 epochs of 4 batches: 100 steps, the mean loss of each epoch
@@ -104,18 +105,10 @@ def test_custom_and_builtin_models_train_together_for_100_steps(name):
 def test_fit_in_passes_trains_and_reports_as_epochs_do():
     # The helper the twin tests above train with: the same weights and the
     # same per-epoch losses as fit(..., epochs=3).
-    (hidden, units, out, _, _), (loss, _), _, y = CASES["regression_gd"]
-    models = []
-    for _ in range(2):
-        model = keras.Sequential(
-            [
-                keras.Input((8,)),
-                custom_layers.Dense(16, activation=hidden),
-                custom_layers.Dense(units, activation=out),
-            ]
-        )
+    architecture, (loss, _), _, y = CASES["regression_gd"]
+    models = [_pair(*architecture)[0] for _ in range(2)]  # two custom models
+    for model in models:
         harness.compile_for_fit(model, optimizer=OPTIMIZERS["sgd"](), loss=loss)
-        models.append(model)
     models[1].set_weights(models[0].get_weights())
     epochs = models[0].fit(X, y, batch_size=64, epochs=3, shuffle=False, verbose=0)
     passes = fit_in_passes(models[1], X, y, passes=3, batch_size=64)
