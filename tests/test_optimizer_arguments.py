@@ -11,6 +11,7 @@ from keras import ops
 
 import custom_layers
 from recipes import harness
+from tests.helpers import fit_in_passes
 
 TWINS = {
     "gradient_descent": (
@@ -73,11 +74,9 @@ def _trained_weights(optimizer, embedding=False, passes=5):
     # the optimizer built before fit: one trace of the train step, not two
     # (the lazy build inside the first trace is covered by test_training)
     harness.compile_for_fit(model, optimizer=optimizer, loss="mse")
-    # The passes as one epoch of the data repeated (unshuffled: the same
-    # batches in the same order as ``passes`` epochs; Keras' per-epoch set-up
-    # was a third of each fit's time).
-    repeat = (passes, 1)
-    model.fit(np.tile(x, repeat), np.tile(y, repeat), batch_size=16, shuffle=False, verbose=0)
+    # the passes as one epoch of the data repeated (Keras' per-epoch set-up
+    # was a third of each fit's time)
+    fit_in_passes(model, x, y, passes=passes, batch_size=16)
     return model.get_weights()
 
 
