@@ -15,15 +15,19 @@ derivative the notes tabulate, written with ``keras.ops.custom_gradient``:
 
 Keras' extra arguments extend the table the same way. ``relu`` with a
 slope s (``negative_slope``), a ceiling M (``max_value``) and a threshold θ
-(``threshold``):
+(``threshold``), as ``keras.activations.relu`` computes it: above θ, z
+clipped to [0, M] when M is given, z itself when not:
 
-| z            | g(z)        | g'(z) |
-|--------------|-------------|-------|
-| z <= θ       | s·(z − θ)   | s     |
-| θ < z < M    | z           | 1     |
-| z >= M, z > θ | M           | 0     |
+| z                        | g(z)        | g'(z) |
+|--------------------------|-------------|-------|
+| z <= θ                   | s·(z − θ)   | s     |
+| z > θ, 0 < z < M         | z           | 1     |
+| z > θ, z <= 0, M given   | 0           | 0     |
+| z > θ, z <= 0, no M      | z           | 1     |
+| z > θ, z >= M            | M           | 0     |
 
-(s = 0, M = ∞, θ = 0 is the notes' ReLU; s = α, M = ∞, θ = 0 is LeakyReLU.)
+The rows with z <= 0 above θ exist only for θ < 0. (s = 0, no M, θ = 0 is
+the notes' ReLU; s = α, no M, θ = 0 is LeakyReLU.)
 ``softmax`` over a tuple of axes normalises over all their entries at once:
 j and k then run over every position of those axes, the table is unchanged.
 
@@ -35,6 +39,7 @@ Note: the notes' LeakyReLU uses α = 0.01; Keras' ``leaky_relu`` defaults to
 ``negative_slope=0.2`` and ``keras.layers.LeakyReLU`` to 0.3.
 """
 
+import math
 import numbers
 import warnings
 
@@ -69,7 +74,8 @@ def relu_derivative(z, negative_slope=0.0, max_value=None, threshold=0.0):
     """ReLU'(z) = 1 if z > 0 else 0 (the notes assign 0 at z = 0).
 
     With Keras' arguments (slope s, ceiling M, threshold θ; see the module
-    table): s if z <= θ, 1 if θ < z < M, 0 if z >= M.
+    table): s if z <= θ; above θ, 1 where z passes unclipped (0 < z < M, or
+    any z without M) and 0 where the clip to [0, M] holds it.
     """
     s, m, theta = _relu_arguments(negative_slope, max_value, threshold)
     z = ops.convert_to_tensor(z)
@@ -96,18 +102,31 @@ def leaky_relu_derivative(z, alpha=None, negative_slope=None):
 
 
 def _relu_arguments(negative_slope, max_value, threshold):
-    """Check Keras' ReLU arguments; the ranges are those keras.layers.ReLU documents."""
-    s = _validation.real_in_range("negative_slope", negative_slope, 0.0, None)
-    if max_value is not None:
+    """Check Keras' ReLU arguments: those ``keras.activations.relu`` computes
+    the module table for. That is more than ``keras.layers.ReLU`` takes
+    (s >= 0, θ >= 0): the function's s·(z − θ) holds for any finite s and θ,
+    and M = ∞ clips to [0, ∞). Refused: non-finite s or θ and NaN M (the
+    function returns NaN, ±inf or zeros for them) and M < 0 (every z > θ
+    then gives 0 on TensorFlow, M on JAX)."""
+    s = _validation.real_in_range("negative_slope", negative_slope, None, None)
+    if max_value is not None and not (
+        isinstance(max_value, numbers.Real) and max_value == math.inf
+    ):
         max_value = _validation.real_in_range("max_value", max_value, 0.0, None)
-    theta = _validation.real_in_range("threshold", threshold, 0.0, None)
-    return s, max_value, theta
+    theta = _validation.real_in_range("threshold", threshold, None, None)
+    return s, None if max_value is None else float(max_value), theta
 
 
 def _relu_slope(z, s, m, theta, upstream):
-    """upstream · g'(z) for the extended ReLU: s if z <= θ, 1 if θ < z < M, 0 if z >= M."""
+    """upstream · g'(z) for the extended ReLU (module table): s if z <= θ,
+    else 1 if 0 < z < M, 0 if z >= M or (with M, for θ < 0) z <= 0."""
     zeros = ops.zeros_like(upstream)
-    above = upstream if m is None else ops.where(ops.less(z, m), upstream, zeros)
+    if m is None:
+        above = upstream
+    elif theta < 0:
+        above = ops.where(ops.logical_and(ops.greater(z, 0), ops.less(z, m)), upstream, zeros)
+    else:
+        above = ops.where(ops.less(z, m), upstream, zeros)
     below = zeros if s == 0 else s * upstream
     return ops.where(ops.greater(z, theta), above, below)
 
@@ -118,18 +137,23 @@ def relu(z, negative_slope=0.0, max_value=None, threshold=0.0):
 
     Derivative (the notes' table): 1 if z > 0, 0 if z <= 0.
 
-    Keras' arguments generalise it (module table; Keras' semantics):
-    g(z) = min(z, M) if z > θ, else s·(z − θ); g'(z) = s if z <= θ,
-    1 if θ < z < M, 0 if z >= M.
+    Keras' arguments generalise it (module table; the semantics of
+    ``keras.activations.relu``): g(z) = s·(z − θ) if z <= θ, else z clipped
+    to [0, M] (z itself with no M); g'(z) = s if z <= θ, else 1 where z
+    passes unclipped and 0 where the clip holds it.
 
     Args:
         z: pre-activation tensor.
-        negative_slope: s, the slope for z <= θ, a real number >= 0.
-        max_value: M, the largest output, a real number >= 0, or ``None``
-            for no ceiling.
-        threshold: θ, a real number >= 0; outputs for z <= θ are s·(z − θ)
-            (0 for s = 0). Note that for θ > 0 the output jumps from 0 to θ
-            at z = θ, as in Keras.
+        negative_slope: s, the slope for z <= θ, a finite real number
+            (negative too, as Keras' function takes it; ``keras.layers.ReLU``
+            takes s >= 0).
+        max_value: M, the largest output, a real number >= 0 (``inf``
+            too), or ``None`` for no ceiling. With M given the outputs above
+            θ are also >= 0: for θ < 0, z in (θ, 0] gives 0, not z.
+        threshold: θ, a finite real number (negative too, as Keras' function
+            takes it; ``keras.layers.ReLU`` takes θ >= 0); outputs for
+            z <= θ are s·(z − θ) (0 for s = 0). Note that for θ > 0 the
+            output jumps from 0 to θ at z = θ, as in Keras.
 
     Example:
 
@@ -161,7 +185,12 @@ def _relu(z):
 def _relu_extended(z, s, m, theta):
     @ops.custom_gradient
     def _extended(z):
-        above = z if m is None else ops.minimum(z, m)
+        if m is None:
+            above = z
+        elif theta < 0:
+            above = ops.clip(z, 0, m)  # Keras' clip to [0, M]: 0 on θ < z <= 0
+        else:
+            above = ops.minimum(z, m)  # z > θ >= 0: the clip's floor never applies
         # s·(z − θ) as −s·(θ − z): the same number Keras computes; s = 0 gives
         # exact zeros (0·(z − θ) would be nan at z = −inf).
         below = ops.zeros_like(z) if s == 0 else -(s * (theta - z))

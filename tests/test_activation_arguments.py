@@ -20,6 +20,19 @@ RELU_ARGUMENTS = [
     {"negative_slope": 0.3, "max_value": 5.0},
     {"negative_slope": 0.3, "max_value": 5.0, "threshold": 2.0},
     {"negative_slope": 0.1, "max_value": 2.0, "threshold": 5.0},  # ceiling below θ
+    # What keras.activations.relu takes and keras.layers.ReLU refuses: θ < 0, s < 0.
+    {"threshold": -1.0},
+    {"negative_slope": 0.1, "threshold": -1.0},
+    {"threshold": -1.0, "max_value": 5.0},
+    {"negative_slope": 0.1, "max_value": 6.0, "threshold": -1.0},
+    {"negative_slope": 0.1, "max_value": 0.0, "threshold": -1.0},
+    {"negative_slope": 1.5, "threshold": -2.5},
+    {"negative_slope": -0.5},
+    {"negative_slope": -0.5, "max_value": 5.0, "threshold": 1.0},
+    {"negative_slope": -0.5, "max_value": 5.0, "threshold": -1.0},
+    # M = ∞ clips to [0, ∞): for θ < 0 not the same as no M
+    {"max_value": float("inf")},
+    {"max_value": float("inf"), "threshold": -1.0},
 ]
 
 
@@ -32,32 +45,38 @@ def _parts(kwargs):
 
 
 def _ref_relu(z, negative_slope=0.0, max_value=None, threshold=0.0):
-    # The module table: min(z, M) above θ, s·(z − θ) at or below it.
-    ceiling = np.inf if max_value is None else max_value
+    # The module table: above θ, z clipped to [0, M] (z with no M); s·(z − θ) at or below θ.
+    above = z if max_value is None else np.clip(z, 0.0, max_value)
     with np.errstate(invalid="ignore", over="ignore"):
         below = negative_slope * (z - threshold) if negative_slope else np.zeros_like(z)
-    return np.where(z > threshold, np.minimum(z, ceiling), below)
+    return np.where(z > threshold, above, below)
 
 
 def _table_relu(z, negative_slope=0.0, max_value=None, threshold=0.0):
-    ceiling = np.inf if max_value is None else max_value
-    return np.where(z > threshold, np.where(z < ceiling, 1.0, 0.0), negative_slope)
+    # 1 where z passes the clip unchanged, 0 where the clip holds it, s at or below θ
+    unclipped = np.ones_like(z, bool) if max_value is None else (z > 0) & (z < max_value)
+    return np.where(z > threshold, np.where(unclipped, 1.0, 0.0), negative_slope)
+
+
+def _kinks(kwargs):
+    """θ, M, and 0 where the clip's floor meets z above θ (θ < 0 with M given)."""
+    _, ceiling, threshold = _parts(kwargs)
+    if ceiling is None:
+        return [threshold]
+    return [threshold, ceiling] + ([0.0] if threshold < 0 else [])
 
 
 def _relu_inputs(kwargs, dtype="float32"):
-    """The edge values, normal samples, and the kinks θ and M with their neighbours."""
-    _, ceiling, threshold = _parts(kwargs)
-    kinks = [threshold] + ([] if ceiling is None else [ceiling])
-    near = [k + d for k in kinks for d in (-0.25, 0.0, 0.25)]
+    """The edge values, normal samples, and the finite kinks with their neighbours."""
+    near = [k + d for k in _kinks(kwargs) if np.isfinite(k) for d in (-0.25, 0.0, 0.25)]
     rng = np.random.default_rng(0)
     return np.concatenate([EDGES, near, 4 * rng.standard_normal(64)]).astype(dtype)
 
 
 def _off_kinks(z, kwargs, gap=0.0):
-    _, ceiling, threshold = _parts(kwargs)
-    keep = np.abs(z - threshold) > gap
-    if ceiling is not None:
-        keep &= np.abs(z - ceiling) > gap
+    keep = np.ones(z.shape, bool)
+    for kink in _kinks(kwargs):
+        keep &= np.abs(z - kink) > gap
     return keep
 
 
@@ -78,7 +97,8 @@ def test_relu_arguments_gradient_matches_builtin_off_the_kinks(kwargs):
     ours = gradient(lambda x: activations.relu(x, **kwargs), z, upstream)
     theirs = gradient(lambda x: keras.activations.relu(x, **kwargs), z, upstream)
     keep = _off_kinks(z, kwargs)
-    assert keep.sum() >= len(z) - 4  # only the exact kinks are left out
+    # only the exact kinks are left out: each one inserted, and again if EDGES holds it
+    assert (~keep).sum() <= 2 * len(_kinks(kwargs))
     np.testing.assert_allclose(ours[keep], theirs[keep], rtol=1e-6, atol=0)
 
 
@@ -98,6 +118,8 @@ def test_relu_arguments_table_vs_autodiff_and_finite_differences(kwargs):
     z = _relu_inputs(kwargs, dtype="float64")
     z = z[_off_kinks(z, kwargs, gap=1e-3) & (np.abs(z) < 1e3)]
     table = _table_relu(z, *_parts(kwargs))
+    # the module's derivative is the table; both agree with autodiff of the built-in
+    np.testing.assert_array_equal(np.asarray(activations.relu_derivative(z, **kwargs)), table)
     np.testing.assert_allclose(
         gradient(lambda x: keras.activations.relu(x, **kwargs), z), table, rtol=1e-7, atol=0
     )
@@ -146,12 +168,58 @@ def test_relu_threshold_jumps_like_keras():
 
 
 @pytest.mark.usefixtures("float64")
+def test_relu_negative_threshold_like_keras_function():
+    # keras.activations.relu takes θ < 0 (keras.layers.ReLU refuses it). Above θ
+    # it clips z to [0, M] when M is given, so z in (θ, 0] gives 0 there and z
+    # without M. Backward pass at the kinks: s at θ, 0 at z = 0 (with M) and
+    # at M (Keras' autodiff: 0 at θ; at 0 and at M 1 on TensorFlow, 0.5 on JAX).
+    # z: below θ, θ, between θ and 0, 0, inside, M, above M.
+    z = np.array([-3.0, -1.0, -0.5, 0.0, 0.5, 6.0, 7.0])
+    cases = [
+        (
+            {"negative_slope": 0.1, "max_value": 6.0, "threshold": -1.0},
+            [-0.2, 0.0, 0.0, 0.0, 0.5, 6.0, 6.0],
+            [0.1, 0.1, 0.0, 0.0, 1.0, 0.0, 0.0],
+        ),
+        (
+            {"max_value": 6.0, "threshold": -1.0},
+            [0.0, 0.0, 0.0, 0.0, 0.5, 6.0, 6.0],
+            [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0],
+        ),
+        (
+            {"negative_slope": 0.1, "threshold": -1.0},
+            [-0.2, 0.0, -0.5, 0.0, 0.5, 6.0, 7.0],
+            [0.1, 0.1, 1.0, 1.0, 1.0, 1.0, 1.0],
+        ),
+        (
+            {"threshold": -1},
+            [0.0, 0.0, -0.5, 0.0, 0.5, 6.0, 7.0],
+            [0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+        ),
+    ]
+    for kwargs, want, slope in cases:
+        got = np.asarray(activations.relu(z, **kwargs))
+        np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+        np.testing.assert_array_equal(got, np.asarray(keras.activations.relu(z, **kwargs)))
+        ours = gradient(lambda x, k=kwargs: activations.relu(x, **k), z)
+        theirs = gradient(lambda x, k=kwargs: keras.activations.relu(x, **k), z)
+        np.testing.assert_array_equal(ours, slope)
+        np.testing.assert_array_equal(np.asarray(activations.relu_derivative(z, **kwargs)), slope)
+        keep = _off_kinks(z, kwargs)
+        np.testing.assert_array_equal(theirs[keep], np.asarray(slope)[keep])
+
+
+@pytest.mark.usefixtures("float64")
 def test_relu_arguments_keep_dtype_and_edge_values_finite():
     for dtype in ("float16", "float32", "float64"):
         z = EDGES[np.abs(EDGES) < 1e4].astype(dtype)  # ±1e30 overflow float16
         out = activations.relu(z, negative_slope=0.1, max_value=4.0, threshold=1.0)
         assert out.dtype == dtype
         want = _ref_relu(z.astype("float64"), 0.1, 4.0, 1.0)
+        np.testing.assert_allclose(np.asarray(out).astype("float64"), want, rtol=1e-3, atol=0)
+        out = activations.relu(z, negative_slope=0.1, max_value=4.0, threshold=-1.0)
+        assert out.dtype == dtype
+        want = _ref_relu(z.astype("float64"), 0.1, 4.0, -1.0)
         np.testing.assert_allclose(np.asarray(out).astype("float64"), want, rtol=1e-3, atol=0)
     # s = 0 below θ is an exact 0 even at -inf (never 0·inf = nan)
     z = np.array([-np.inf, np.inf], "float32")
@@ -161,15 +229,21 @@ def test_relu_arguments_keep_dtype_and_edge_values_finite():
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [
-        ({"negative_slope": -0.1}, "negative_slope"),
+        # Keras' function returns NaN, ±inf or zeros for non-finite s and θ
         ({"negative_slope": float("nan")}, "negative_slope"),
+        ({"negative_slope": float("inf")}, "negative_slope"),
+        ({"negative_slope": -float("inf")}, "negative_slope"),
         ({"negative_slope": None}, "negative_slope"),
         ({"negative_slope": "0.5"}, "negative_slope"),
+        # ... NaN everywhere for M = NaN; for M < 0, 0 (TensorFlow) or M (JAX) above θ
         ({"max_value": -1.0}, "max_value"),
-        ({"max_value": float("inf")}, "max_value"),
+        ({"max_value": float("nan")}, "max_value"),
+        ({"max_value": -float("inf")}, "max_value"),
         ({"max_value": True}, "max_value"),
         ({"max_value": "6"}, "max_value"),
-        ({"threshold": -1.0}, "threshold"),
+        ({"threshold": float("nan")}, "threshold"),
+        ({"threshold": float("inf")}, "threshold"),
+        ({"threshold": -float("inf")}, "threshold"),
         ({"threshold": None}, "threshold"),
         ({"threshold": [1.0]}, "threshold"),
     ],
@@ -177,6 +251,8 @@ def test_relu_arguments_keep_dtype_and_edge_values_finite():
 def test_relu_rejects_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=rf"Received: {name}="):
         activations.relu(np.ones(2, "float32"), **kwargs)
+    with pytest.raises(ValueError, match=rf"Received: {name}="):
+        activations.relu_derivative(np.ones(2, "float32"), **kwargs)
 
 
 # --------------------------------------------------------------- leaky_relu
