@@ -20,7 +20,7 @@ from keras import ops
 
 import custom_layers
 from custom_layers import _backend, activations, losses
-from recipes import harness
+from recipes import backends
 
 RNG = np.random.default_rng(0)
 EDGES = [-1e30, -1000.0, -20.0, -1.0, -1e-8, 0.0, 1e-8, 1.0, 20.0, 1000.0, 1e30]
@@ -155,9 +155,9 @@ def trajectory_rows(steps=100):
         builtin = model(keras.layers.Dense, "relu")
         builtin.set_weights(custom.get_weights())
         loss = custom_layers.BinaryCrossentropy(from_logits=True)
-        harness.compile_for_fit(custom, optimizer=custom_optimizer, loss=loss)
+        backends.compile_for_fit(custom, optimizer=custom_optimizer, loss=loss)
         loss = keras.losses.BinaryCrossentropy(from_logits=True)
-        harness.compile_for_fit(builtin, optimizer=builtin_optimizer, loss=loss)
+        backends.compile_for_fit(builtin, optimizer=builtin_optimizer, loss=loss)
         for m in (custom, builtin):
             m.fit(x, y, batch_size=64, epochs=steps // 4, shuffle=False, verbose=0)
         worst = max(

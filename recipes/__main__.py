@@ -3,9 +3,7 @@ table (``recipes.run_all``; ``python -m recipes --help`` for its flags)."""
 
 import sys
 
-import recipes
 from recipes import run_all
 
 if __name__ == "__main__":
-    recipes.spare_the_collector()
     sys.exit(run_all.main())

@@ -9,17 +9,13 @@ picture shows that the two agree.
 """
 
 import argparse
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 from keras import ops
 
-import recipes
 from custom_layers import activations
 from custom_layers._backend import gradients
-from recipes import harness
+from recipes import pictures
 
 PANELS = [
     ("ReLU: max(0, z)", activations.relu, lambda z: np.where(z > 0, 1.0, 0.0)),
@@ -31,14 +27,12 @@ PANELS = [
 
 
 def draw(path, z_range=4.0):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     z = np.linspace(-z_range, z_range, 401)
     dots = np.linspace(-z_range, z_range, 33) + 1e-3  # off the kink at 0
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(4 * len(PANELS), 3.6), sharex=True)
+    fig = Figure(figsize=(4 * len(PANELS), 3.6), layout="tight")
+    axes = fig.subplots(1, len(PANELS), sharex=True)
     for ax, (title, fn, table) in zip(axes, PANELS, strict=True):
         ax.plot(z, ops.convert_to_numpy(fn(z)), label="g(z)")
         ax.plot(z, gradients(fn, z)[1][0], label="g'(z), backward pass")
@@ -48,7 +42,7 @@ def draw(path, z_range=4.0):
         ax.set_title(title)
         ax.set_xlabel("z")
     axes[0].legend(loc="upper left", fontsize=8)
-    return harness.save_figure(fig, path, dpi=90)
+    return pictures.show(fig, path, dpi=90)
 
 
 def main(argv=None):
@@ -61,5 +55,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    recipes.spare_the_collector()
     main()

@@ -22,13 +22,14 @@ import pathlib
 import sys
 import time
 
-import recipes
 from recipes import (
+    backends,
     binary_classification,
     cnn_image_classification,
-    harness,
+    distributed,
     multiclass_classification,
     multilabel_classification,
+    process,
     regression,
 )
 
@@ -161,6 +162,7 @@ def run_recipe(name, argv):
     try:
         result = module.main(_recipe_argv(name, argv))
     except Exception as error:  # report every recipe, then fail
+        error = distributed.lost_worker_error(error) or error
         failures.append(f"{name}: {type(error).__name__}: {error}")
     if failures:
         # A fit stopped mid-epoch leaves Keras' epoch iterator in a reference
@@ -194,19 +196,18 @@ def _captured(name, argv):
 
 
 def _start_job(threads):
-    recipes.spare_the_collector()  # each started process too
-    harness.share_the_cores(threads)
+    backends.share_the_cores(threads)
 
 
 def _run_in_sequence(argv):
     lines, failures = [], []
     for name in RECIPES:
-        if harness.is_chief():
+        if distributed.is_chief():
             print(f"\n=== {name} ===", flush=True)
         recipe_lines, recipe_failures = run_recipe(name, argv)
         lines += recipe_lines
         failures += recipe_failures
-        if recipe_failures and harness.in_cluster():
+        if recipe_failures and distributed.in_cluster():
             break  # the workers are out of step now: no later collective would match
     return lines, failures
 
@@ -220,18 +221,21 @@ def _run_in_parallel(argv, options):
     once it and those before it are done. If a started process dies, its
     recipe is reported as failed and this process runs the rest."""
     threads = max(1, _cores() // options.jobs)
-    harness.share_the_cores(threads)  # before building data runs TensorFlow ops
+    backends.share_the_cores(threads)  # before building data runs TensorFlow ops
     _prepare_data(options)  # built once, here, before several processes read them
     context = multiprocessing.get_context("spawn")  # not fork: TensorFlow runs threads
     pending, done, running, shown = list(LONGEST_FIRST), {}, {}, []
-    with concurrent.futures.ProcessPoolExecutor(
-        options.jobs - 1, mp_context=context, initializer=_start_job, initargs=(threads,)
-    ) as pool:
+    with (
+        process.children_start_as_commands(options.verbose),
+        concurrent.futures.ProcessPoolExecutor(
+            options.jobs - 1, mp_context=context, initializer=_start_job, initargs=(threads,)
+        ) as pool,
+    ):
         try:
             _share_out(argv, options.jobs - 1, pool, pending, done, running, shown)
         except BaseException:  # a bad flag, Ctrl-C: stop the other processes, now
-            for process in multiprocessing.active_children():
-                process.terminate()
+            for child in multiprocessing.active_children():
+                child.terminate()
             raise
     lines, failures = [], []
     for name in RECIPES:
@@ -303,7 +307,7 @@ def main(argv=None):
         argv.append("--quiet")
     if options.distribute == "multi-worker":
         try:
-            harness.multi_worker_strategy()  # first, and so that is_chief() knows
+            distributed.multi_worker_strategy()  # first, and so that is_chief() knows
         except ValueError as error:  # not on this backend
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -311,7 +315,7 @@ def main(argv=None):
         lines, failures = _run_in_sequence(argv)
     else:
         lines, failures = _run_in_parallel(argv, options)
-    if harness.is_chief():
+    if distributed.is_chief():
         print_summary(lines)
     for failure in failures:
         print(f"FAILED {failure}", file=sys.stderr)
@@ -319,5 +323,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    recipes.spare_the_collector()
     sys.exit(main())

@@ -45,16 +45,15 @@ def pytest_configure(config):
     settings.register_profile("smoke", max_examples=SMOKE_EXAMPLES)
     settings.load_profile("smoke" if config.getoption("--smoke") else "suite")
     if _runs_tests(config):
-        # Before any test module imports Keras: the recipes package imports
-        # TensorFlow with its start-up log lines (CUDA probes, CPU notes)
-        # kept off the console, and sets TF_CPP_MIN_LOG_LEVEL.
-        recipes = importlib.import_module("recipes")
-        # The imported modules' objects out of the collector's reach (the
-        # collections during the run: 9 s of CPU in place of 16 s, the two
-        # workers of a full run together), and the last worker's exit, the
-        # end of the run, 1.5 s sooner without the exit's full collection
-        # (the tests' files are closed by then).
-        recipes.spare_the_collector()
+        # Before any test module imports Keras, as the recipes' commands
+        # start: TensorFlow imported with its start-up log lines (CUDA
+        # probes, CPU notes) kept off the console, TF_CPP_MIN_LOG_LEVEL set,
+        # and the imported modules' objects out of the collector's reach
+        # (the collections during the run: 9 s of CPU in place of 16 s, the
+        # two workers of a full run together), and the last worker's exit,
+        # the end of the run, 1.5 s sooner without the exit's full
+        # collection (the tests' files are closed by then).
+        importlib.import_module("recipes.process").start_command()
 
 
 def _smoke_selection(config, items):

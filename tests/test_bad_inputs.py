@@ -7,8 +7,8 @@ import pytest
 
 import custom_layers
 from custom_layers import losses
+from recipes import cli, training
 from recipes import data as data_lib
-from recipes import harness
 from tests.helpers import compiled_check_error
 
 RNG = np.random.default_rng(0)
@@ -133,19 +133,23 @@ def test_nan_loss_stops_training_with_the_reason():
     data = data_lib.Data(
         "toy", x, RNG.standard_normal((32, 1)).astype("float32"), x, x[:, :1], None
     )
-    args = harness.parse(harness.parser("toy", epochs=3, dataset="toy"), ["--quiet"])
-
-    def build(impl):
-        return keras.Sequential([keras.Input((4,)), custom_layers.Dense(1)])
-
-    def compile_args(impl):
-        return {
-            "optimizer": custom_layers.GradientDescent(0.1),
-            "loss": custom_layers.MeanSquaredError(),
-        }
-
-    with pytest.raises(RuntimeError, match=r"training stopped at epoch 1 with loss nan"):
-        harness.train_side_by_side(args, data, build, compile_args, "toy")
+    args = cli.parse(cli.parser("toy", epochs=3, dataset="toy"), ["--quiet"])
+    run = training.Run(args, data, "toy")
+    model = keras.Sequential([keras.Input((4,)), custom_layers.Dense(1)])
+    model.compile(
+        optimizer=custom_layers.GradientDescent(0.1), loss=custom_layers.MeanSquaredError()
+    )
+    with pytest.raises(
+        RuntimeError, match=r"toy \(custom\): training stopped at epoch 1 with loss nan"
+    ):
+        model.fit(
+            run.train,
+            epochs=run.epochs,
+            steps_per_epoch=run.steps,
+            shuffle=False,
+            callbacks=run.callbacks("custom"),
+            verbose=0,
+        )
 
 
 def test_recipes_refuse_data_with_nan():

@@ -11,7 +11,7 @@ from sklearn.datasets import load_sample_image
 
 import custom_layers
 from custom_layers.layers import conv2d
-from recipes import harness
+from recipes import backends
 from tests.helpers import (
     BACKEND,
     TRAJECTORY_TOL,
@@ -351,7 +351,7 @@ def test_small_cnn_trains_with_the_builtin_for_50_steps():
     custom, builtin = _cnn(custom_layers.Conv2D), _cnn(keras.layers.Conv2D)
     builtin.set_weights(custom.get_weights())
     for model in (custom, builtin):
-        harness.compile_for_fit(
+        backends.compile_for_fit(
             model,
             optimizer=keras.optimizers.Adam(0.01),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

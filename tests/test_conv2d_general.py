@@ -19,7 +19,7 @@ import pytest
 
 import custom_layers
 from custom_layers.layers import conv2d
-from recipes import harness
+from recipes import backends
 from tests.helpers import (
     TRAJECTORY_TOL,
     fit_in_passes,
@@ -339,7 +339,7 @@ def test_dilated_and_grouped_cnn_trains_with_the_builtin():
     custom, builtin = _cnn(custom_layers.Conv2D), _cnn(keras.layers.Conv2D)
     builtin.set_weights(custom.get_weights())
     for model in (custom, builtin):
-        harness.compile_for_fit(
+        backends.compile_for_fit(
             model,
             optimizer=keras.optimizers.Adam(0.01),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -10,7 +10,7 @@ import pytest
 from keras import ops
 
 import custom_layers
-from recipes import harness
+from recipes import backends
 from tests.helpers import fit_in_passes
 
 TWINS = {
@@ -73,7 +73,7 @@ def _trained_weights(optimizer, embedding=False, passes=5):
     y = rng.standard_normal((64, 1)).astype("float32")
     # the optimizer built before fit: one trace of the train step, not two
     # (the lazy build inside the first trace is covered by test_training)
-    harness.compile_for_fit(model, optimizer=optimizer, loss="mse")
+    backends.compile_for_fit(model, optimizer=optimizer, loss="mse")
     # the passes as one epoch of the data repeated (Keras' per-epoch set-up
     # was a third of each fit's time)
     fit_in_passes(model, x, y, passes=passes, batch_size=16)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import custom_layers  # noqa: F401  (registers the custom objects for load_model)
-from recipes import harness, multiclass_classification
+from recipes import distributed, multiclass_classification
 
 
 def _flags(data_dir, save, checkpoint_dir):
@@ -123,7 +123,7 @@ def test_a_backup_cut_off_while_written_resumes_from_the_one_before(tmp_path):
             epochs=4,
             verbose=0,
             callbacks=[
-                harness._Backup(str(backup)),
+                distributed.Backup(str(backup)),
                 keras.callbacks.LambdaCallback(on_epoch_end=record),
             ],
         )
@@ -138,7 +138,7 @@ def test_a_backup_cut_off_while_written_resumes_from_the_one_before(tmp_path):
         epochs=4,
         verbose=0,
         callbacks=[
-            harness._Backup(str(backup)),
+            distributed.Backup(str(backup)),
             keras.callbacks.LambdaCallback(
                 on_train_begin=lambda logs: start.append(rerun.get_weights())
             ),
@@ -153,4 +153,6 @@ def test_a_backup_cut_off_while_written_resumes_from_the_one_before(tmp_path):
     (tmp_path / "first").mkdir()
     (tmp_path / "first" / "training_metadata.json").write_text('{"epoch": 1, "ba')
     with pytest.raises(OSError, match=r"unreadable .* delete .*first to start over"):
-        model().fit(x, y, epochs=2, verbose=0, callbacks=[harness._Backup(str(tmp_path / "first"))])
+        model().fit(
+            x, y, epochs=2, verbose=0, callbacks=[distributed.Backup(str(tmp_path / "first"))]
+        )

@@ -101,9 +101,9 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_one_device(data_dir):
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import numpy as np, keras, custom_layers as C
-        from recipes import harness, multiclass_classification
+        from recipes import distributed, multiclass_classification
 
-{one_device}        strategy = harness.mirrored_strategy()
+{one_device}        strategy = distributed.mirrored_strategy()
         assert strategy.num_replicas_in_sync == 2
         assert set(strategy.extended.worker_devices) == {
             "/job:localhost/replica:0/task:0/device:CPU:0",
@@ -126,7 +126,7 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_one_device(data_dir):
         base = ["--quiet", "--epochs", "2", "--batch-size", "127", "--data-dir", DATA_DIR]
         single_rows = multiclass_classification.main(base)["rows"]
         mirrored_rows = multiclass_classification.main([*base, "--distribute", "mirrored"])["rows"]
-        assert harness.mirrored_strategy() is strategy
+        assert distributed.mirrored_strategy() is strategy
         for impl in ("custom", "builtin"):
             a = np.array(single_rows[impl].history["loss"])
             b = np.array(mirrored_rows[impl].history["loss"])

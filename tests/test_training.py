@@ -7,7 +7,7 @@ import pytest
 
 import custom_layers
 from custom_layers import activations
-from recipes import harness
+from recipes import backends
 from tests.helpers import TRAJECTORY_TOL, fit_in_passes, max_weight_diff
 
 RNG = np.random.default_rng(0)
@@ -91,8 +91,8 @@ def test_custom_and_builtin_models_train_together_for_100_steps(name):
     # optimizers built before fit (one trace of the step each; the notes'
     # plain compile, the optimizer built in the first trace, is kept by the
     # logistic-regression and 100-epoch tests below)
-    harness.compile_for_fit(custom, optimizer=OPTIMIZERS[c_opt](), loss=c_loss)
-    harness.compile_for_fit(builtin, optimizer=OPTIMIZERS[b_opt](), loss=b_loss)
+    backends.compile_for_fit(custom, optimizer=OPTIMIZERS[c_opt](), loss=c_loss)
+    backends.compile_for_fit(builtin, optimizer=OPTIMIZERS[b_opt](), loss=b_loss)
     # 25 epochs of 4 batches: 100 steps, the mean loss of each epoch
     history_c = fit_in_passes(custom, X, y, passes=25, batch_size=64)
     history_b = fit_in_passes(builtin, X, y, passes=25, batch_size=64)
@@ -108,7 +108,7 @@ def test_fit_in_passes_trains_and_reports_as_epochs_do():
     architecture, (loss, _), _, y = CASES["regression_gd"]
     models = [_pair(*architecture)[0] for _ in range(2)]  # two custom models
     for model in models:
-        harness.compile_for_fit(model, optimizer=OPTIMIZERS["sgd"](), loss=loss)
+        backends.compile_for_fit(model, optimizer=OPTIMIZERS["sgd"](), loss=loss)
     models[1].set_weights(models[0].get_weights())
     epochs = models[0].fit(X, y, batch_size=64, epochs=3, shuffle=False, verbose=0)
     passes = fit_in_passes(models[1], X, y, passes=3, batch_size=64)
