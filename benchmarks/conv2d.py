@@ -24,15 +24,13 @@ compare the custom layer with JAX's built-in Conv2D, compiled by ``jax.jit``.
 """
 
 import argparse
-import os
 import time
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import numpy as np
 
 import custom_layers
+from recipes import report
 
 IMPLS = {"custom": custom_layers.Conv2D, "builtin": keras.layers.Conv2D}
 
@@ -192,6 +190,11 @@ def main(argv=None):
         "--steps", type=int, default=10, help="steps per timed run of (a), (d), (e); (c) a third"
     )
     parser.add_argument("--cnn-samples", type=int, default=4096, help="one epoch of (b)")
+    parser.add_argument(
+        "--table",
+        default=None,
+        help="the Markdown file the docs include (default: docs/measured/conv2d-<backend>.md)",
+    )
     args = parser.parse_args(argv)
     for flag in ("repeats", "steps", "cnn_samples"):
         if getattr(args, flag) < 1:
@@ -216,7 +219,7 @@ def main(argv=None):
         "median: of the paired ratios"
     )
     print(f"{'case':<44} {'custom':>9} {'built-in':>9} {'ratio':>7} {'median':>7}")
-    results = {}
+    results, table = {}, []
     for name, tasks, images in rows:
         times = _interleaved(tasks, args.repeats)
         best = {side: t.min() for side, t in times.items()}
@@ -229,6 +232,22 @@ def main(argv=None):
             f"{name:<44} {images / best['custom']:9.0f} {images / best['builtin']:9.0f} "
             f"{ratio:6.2f}x {median:6.2f}x"
         )
+        table.append(
+            (
+                name,
+                f"{images / best['custom']:.0f}",
+                f"{images / best['builtin']:.0f}",
+                f"{ratio:.2f}x",
+                f"{median:.2f}x",
+            )
+        )
+    caption = f"images/s, best of {args.repeats} interleaved repeats; median of the paired ratios"
+    path = report.write(
+        args.table or report.default_path("conv2d"),
+        "python -m benchmarks.conv2d",
+        [(caption, ["case", "custom", "built-in", "ratio", "median"], table)],
+    )
+    print(f"wrote {path}")
     return results
 
 

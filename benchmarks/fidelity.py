@@ -10,9 +10,7 @@ from jax.vjp, against JAX's built-ins.
     python -m benchmarks.fidelity
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import argparse
 
 import keras
 import numpy as np
@@ -20,7 +18,7 @@ from keras import ops
 
 import custom_layers
 from custom_layers import _backend, activations, losses
-from recipes import backends
+from recipes import backends, report
 
 RNG = np.random.default_rng(0)
 EDGES = [-1e30, -1000.0, -20.0, -1.0, -1e-8, 0.0, 1e-8, 1.0, 20.0, 1000.0, 1e30]
@@ -166,15 +164,38 @@ def trajectory_rows(steps=100):
         yield name, worst
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100, help="training steps per trajectory")
+    parser.add_argument(
+        "--table",
+        default=None,
+        help="the Markdown file the docs include (default: docs/measured/fidelity-<backend>.md)",
+    )
+    args = parser.parse_args(argv)
     keras.utils.set_random_seed(0)  # the same initial weights, so the same table, on every run
     print(f"custom_layers vs the Keras built-ins, backend: {keras.backend.backend()}\n")
     print(f"{'object':<40} {'forward':>10} {'gradient':>10}")
+    elementwise = []
     for name, forward, grad in elementwise_rows():
         print(f"{name:<40} {forward:10.1e} {grad:10.1e}")
-    print(f"\n{'Sequential, 100 steps from the same init':<40} {'max |Δw|':>10}")
-    for name, worst in trajectory_rows():
+        elementwise.append((f"`{name}`", f"{forward:.1e}", f"{grad:.1e}"))
+    caption = f"Sequential, {args.steps} steps from the same init"
+    print(f"\n{caption:<40} {'max |Δw|':>10}")
+    trajectories = []
+    for name, worst in trajectory_rows(args.steps):
         print(f"{name:<40} {worst:10.1e}")
+        trajectories.append((f"`{name}`", f"{worst:.1e}"))
+    path = report.write(
+        args.table or report.default_path("fidelity"),
+        "python -m benchmarks.fidelity",
+        [
+            ("Forward values and gradients", ["object", "forward", "gradient"], elementwise),
+            (caption, ["optimizer", "max abs Δw"], trajectories),
+        ],
+    )
+    print(f"\nwrote {path}")
+    return {"elementwise": elementwise, "trajectories": trajectories, "path": path}
 
 
 if __name__ == "__main__":

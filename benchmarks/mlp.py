@@ -12,15 +12,13 @@ custom parts with JAX's built-ins.
 """
 
 import argparse
-import os
 import time
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import numpy as np
 
 import custom_layers
+from recipes import report
 
 
 def build(impl):
@@ -81,6 +79,11 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--samples", type=int, default=16384)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--table",
+        default=None,
+        help="the Markdown file the docs include (default: docs/measured/mlp-<backend>.md)",
+    )
     args = parser.parse_args(argv)
     best, samples, median_ratio = run(args.repeats, args.samples, args.batch_size)
     steps = -(-samples // args.batch_size)
@@ -96,7 +99,22 @@ def main(argv=None):
         f"throughput ratio custom/built-in: {ratio:.3f}x (best epochs), "
         f"{median_ratio:.3f}x (median of paired epochs)"
     )
-    return {"seconds": best, "ratio": ratio, "median_ratio": median_ratio}
+    caption = (
+        f"MLP 784-256-128-10, batch {args.batch_size}, {steps} steps/epoch, best of "
+        f"{args.repeats} interleaved epochs; ratio custom/built-in {ratio:.3f}x (best epochs), "
+        f"{median_ratio:.3f}x (median of paired epochs)"
+    )
+    rows = [
+        (impl, f"{seconds:.3f}", f"{samples / seconds:.0f}", f"{1e3 * seconds / steps:.2f}")
+        for impl, seconds in best.items()
+    ]
+    path = report.write(
+        args.table or report.default_path("mlp"),
+        "python -m benchmarks.mlp",
+        [(caption, ["impl", "s/epoch", "samples/s", "ms/step"], rows)],
+    )
+    print(f"wrote {path}")
+    return {"seconds": best, "ratio": ratio, "median_ratio": median_ratio, "path": path}
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from recipes import (
     multilabel_classification,
     process,
     regression,
+    report,
 )
 
 # recipe name -> (module, result keys holding {impl: Row} pairs, metric, scale,
@@ -83,6 +84,30 @@ def print_summary(lines):
         print(f"{recipe:<28}{model:<34}{metric:<13}{shown:>8}{seconds:9.3f}")
 
 
+def table_text(lines, argv):
+    """The summary as Markdown: each pair's metric and fit seconds, custom
+    beside built-in, and their ratio; the reference rows after."""
+    pairs, rows = {}, []
+    for recipe, model, metric, value, seconds in lines:
+        if model == "whole recipe":
+            rows.append((f"`{recipe}`", "whole recipe", "", "", f"{seconds:.1f} s"))
+            continue
+        shown = f"{value:.4f}" if metric == "r2" else f"{value:.2f} %"
+        label, _, impl = model.rpartition(" ")
+        if impl in ("custom", "builtin"):
+            pair = pairs.setdefault((recipe, label), {"metric": metric})
+            pair[impl] = (shown, seconds)
+            if len(pair) == 3:
+                (c, cs), (b, bs) = pair["custom"], pair["builtin"]
+                fit = f"{cs:.2f} / {bs:.2f} ({cs / bs:.2f}x)"
+                rows.append((f"`{recipe}`", label, metric, f"{c} / {b}", fit))
+        else:
+            rows.append((f"`{recipe}`", model, metric, shown, f"{seconds:.3f} s"))
+    command = " ".join(["python -m recipes", *argv])
+    header = ["recipe", "model", "metric", "custom / built-in", "fit s custom / built-in"]
+    return report.render(command, [("Test set", header, rows)])
+
+
 def _options(argv):
     """``python -m recipes``' own flags; the rest go to every recipe."""
     p = argparse.ArgumentParser(
@@ -103,6 +128,18 @@ def _options(argv):
     p.add_argument("--data-dir")
     p.add_argument("--distribute", default="none")
     p.add_argument("--verbose", action="store_true")
+    p.add_argument(
+        "--table",
+        metavar="PATH",
+        help="also write the summary as a Markdown table there, headed by the date and the "
+        "machine (the docs include docs/measured/recipes-<backend>.md)",
+    )
+    p.add_argument(
+        "--readme",
+        metavar="PATH",
+        help="and the same table into PATH (the README) between its "
+        "<!-- measured:recipes --> lines",
+    )
     options, _ = p.parse_known_args(argv)
     if options.jobs is None:
         options.jobs = 1 if options.distribute != "none" else min(len(RECIPES), _cores())
@@ -118,14 +155,15 @@ def _options(argv):
 
 
 def _without_jobs(argv):
-    """``argv`` less ``--jobs N`` / ``--jobs=N`` (the recipes do not take it)."""
+    """``argv`` less ``--jobs N``, ``--table PATH`` and ``--readme PATH`` (or
+    with ``=``): the recipes do not take them."""
     kept, skip = [], False
     for arg in argv:
         if skip:
             skip = False
-        elif arg == "--jobs":
+        elif arg in ("--jobs", "--table", "--readme"):
             skip = True
-        elif not arg.startswith("--jobs="):
+        elif not arg.startswith(("--jobs=", "--table=", "--readme=")):
             kept.append(arg)
     return kept
 
@@ -302,6 +340,7 @@ def _prepare_data(options):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    given = list(argv)
     options, argv = _options(argv)
     if "--quiet" not in argv:
         argv.append("--quiet")
@@ -317,6 +356,12 @@ def main(argv=None):
         lines, failures = _run_in_parallel(argv, options)
     if distributed.is_chief():
         print_summary(lines)
+        if options.table or options.readme:
+            text = table_text(lines, given)
+            if options.table:
+                report.write_text(options.table, text)
+            if options.readme:
+                report.splice(options.readme, "recipes", text)
     for failure in failures:
         print(f"FAILED {failure}", file=sys.stderr)
     return 1 if failures else 0

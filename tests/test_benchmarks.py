@@ -8,22 +8,39 @@ import pytest
 from benchmarks import conv2d
 
 
+def _assert_written(path, command, *cells):
+    """The table file the docs include: how and where it was measured, and
+    the figures the console showed."""
+    text = path.read_text()
+    first = text.splitlines()[0]
+    assert first.startswith("*Measured on 20") and f"`{command}`" in first, first
+    assert "cores" in first and "Keras 3." in first and "KERAS_BACKEND=" in first, first
+    for cell in cells:
+        assert cell in text, (cell, text)
+
+
 @pytest.mark.slow
-def test_conv2d_benchmark_prints_every_row(capsys):
-    results = conv2d.main(["--repeats", "1", "--steps", "1", "--cnn-samples", "256"])
-    table = capsys.readouterr().out
+def test_conv2d_benchmark_prints_and_writes_every_row(capsys, tmp_path):
+    table = tmp_path / "conv2d.md"
+    argv = ["--repeats", "1", "--steps", "1", "--cnn-samples", "256", "--table", str(table)]
+    results = conv2d.main(argv)
+    printed = capsys.readouterr().out
     assert len(results) == 7  # (a) three rows, (b), (c), (d) dilated, (e) grouped
     for name, figures in results.items():
-        assert name in table
+        assert name in printed
         assert all(math.isfinite(v) and v > 0 for v in figures.values()), (name, figures)
+        _assert_written(table, "python -m benchmarks.conv2d", f"| {name} |")
+        assert f"{figures['ratio']:.2f}x" in table.read_text()
 
 
 @pytest.mark.slow
-def test_mlp_benchmark_reports_a_ratio(capsys):
+def test_mlp_benchmark_reports_a_ratio(capsys, tmp_path):
     from benchmarks import mlp
 
-    result = mlp.main(["--repeats", "1", "--samples", "512"])
+    table = tmp_path / "mlp.md"
+    result = mlp.main(["--repeats", "1", "--samples", "512", "--table", str(table)])
     assert "ratio" in capsys.readouterr().out
+    _assert_written(table, "python -m benchmarks.mlp", f"{result['ratio']:.3f}x", "| custom |")
     assert set(result["seconds"]) == {"custom", "builtin"}
     assert all(math.isfinite(v) and v > 0 for v in result["seconds"].values())
     assert math.isfinite(result["ratio"]) and result["ratio"] > 0
@@ -45,3 +62,18 @@ def test_fidelity_table_meets_the_targets():
     for name, worst in trajectories.items():
         if "notes eps" not in name:
             assert worst <= 1e-4, (name, worst)
+
+
+@pytest.mark.slow
+def test_fidelity_writes_the_table_it_prints(capsys, tmp_path):
+    from benchmarks import fidelity
+
+    table = tmp_path / "fidelity.md"
+    result = fidelity.main(["--steps", "8", "--table", str(table)])
+    printed = capsys.readouterr().out
+    name, forward, gradient = result["elementwise"][0]
+    _assert_written(table, "python -m benchmarks.fidelity", f"| {name} | {forward} | {gradient} |")
+    assert name.strip("`") in printed
+    assert len(result["trajectories"]) == 8
+    for name, worst in result["trajectories"]:
+        assert f"| {name} | {worst} |" in table.read_text()

@@ -166,9 +166,19 @@ def test_run_all_in_two_processes_prints_every_recipe_in_order_on_a_clean_consol
     for name in _SET_BY_RECIPES:
         monkeypatch.delenv(name, raising=False)
     data_dir = str(tmp_path / "fresh")
-    status = run_all.main(["--jobs", "2", "--epochs", "1", "--data-dir", data_dir])
+    table = tmp_path / "measured" / "recipes.md"
+    argv = ["--jobs", "2", "--epochs", "1", "--data-dir", data_dir, "--table", str(table)]
+    status = run_all.main(argv)
     out, err = capfd.readouterr()  # the started process' console too
     assert status == 0
+    # the summary's figures, as the docs include them: a row per twin pair
+    written = table.read_text()
+    assert written.startswith("*Measured on 20") and "`python -m recipes --jobs 2" in written
+    for label in ("logreg Dense(1), GD", "NN 16-1, Adam", "linear", "mlp", "sigmoid+BCE", "cnn"):
+        assert re.search(rf"\| {re.escape(label)} \| \w+ \| -?[\d.]+( %)? / -?[\d.]+", written), (
+            label
+        )
+    assert "least squares (closed form)" in written and "whole recipe" in written
     assert not _FRAMEWORK_LOG.findall(out + err), out + err
     for name in data.LOCAL_BUILDERS:  # our one line instead of TFDS' output
         assert f"Building data set {name!r}" in out + err
@@ -184,9 +194,10 @@ def test_run_all_in_two_processes_prints_every_recipe_in_order_on_a_clean_consol
 
 def test_run_all_flags(capsys):
     assert set(run_all.LONGEST_FIRST) == set(run_all.RECIPES)
-    options, rest = run_all._options(["--epochs", "3", "--jobs", "3", "--data-dir", "d"])
-    assert options.jobs == 3 and options.data_dir == "d"
-    assert rest == ["--epochs", "3", "--data-dir", "d"]  # --jobs is not a recipe flag
+    argv = ["--epochs", "3", "--jobs", "3", "--data-dir", "d", "--table", "t.md"]
+    options, rest = run_all._options(argv)
+    assert options.jobs == 3 and options.data_dir == "d" and options.table == "t.md"
+    assert rest == ["--epochs", "3", "--data-dir", "d"]  # --jobs, --table: not recipe flags
     assert run_all._options(["--jobs=1"])[1] == []
     assert run_all._options(["--distribute", "mirrored"])[0].jobs == 1
     for argv, message in (
@@ -346,3 +357,31 @@ def test_a_python_error_in_a_command_shows_in_full(monkeypatch, data_dir):
     monkeypatch.setattr(regression, "build_model", lambda *args: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         cli.run(regression.main)
+
+
+def test_the_summary_table_goes_into_the_readme_between_its_markers(tmp_path):
+    from recipes import report
+
+    lines = [
+        ("regression", "linear custom", "r2", 0.331, 0.8),
+        ("regression", "linear builtin", "r2", 0.331, 0.4),
+        ("regression", "least squares (closed form)", "r2", 0.3322, 0.001),
+        ("regression", "whole recipe", "", float("nan"), 2.4),
+    ]
+    text = run_all.table_text(lines, ["--jobs", "1"])
+    assert "| `regression` | linear | r2 | 0.3310 / 0.3310 | 0.80 / 0.40 (2.00x) |" in text
+    assert "| `regression` | least squares (closed form) | r2 | 0.3322 | 0.001 s |" in text
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "# Title\n\n<!-- measured:recipes -->\nold\n<!-- /measured:recipes -->\n\nend\n"
+    )
+    report.splice(readme, "recipes", text)
+    spliced = readme.read_text()
+    assert spliced.startswith("# Title\n\n<!-- measured:recipes -->\n*Measured on ")
+    assert "old" not in spliced and spliced.endswith("<!-- /measured:recipes -->\n\nend\n")
+    assert text.strip() in spliced
+    report.splice(readme, "recipes", text)  # again: the same file
+    assert readme.read_text() == spliced
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="no <!-- measured:recipes -->"):
+        report.splice(readme, "recipes", text)
