@@ -2,6 +2,10 @@
 never asserted: they belong to the printed table, not to the tests)."""
 
 import math
+import os
+import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -77,3 +81,26 @@ def test_fidelity_writes_the_table_it_prints(capsys, tmp_path):
     assert len(result["trajectories"]) == 8
     for name, worst in result["trajectories"]:
         assert f"| {name} | {worst} |" in table.read_text()
+
+
+@pytest.mark.slow
+def test_a_benchmark_command_keeps_the_console_clean(tmp_path):
+    # As from a user's shell: none of the variables a recipes command sets.
+    from tests.test_recipes import _FRAMEWORK_LOG, _SET_BY_RECIPES
+
+    env = {k: v for k, v in os.environ.items() if k not in _SET_BY_RECIPES}
+    table = tmp_path / "mlp.md"
+    command = ["-m", "benchmarks.mlp", "--repeats", "1", "--samples", "256", "--table", str(table)]
+    result = subprocess.run(
+        [sys.executable, *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=pathlib.Path(__file__).resolve().parent.parent,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    said = result.stdout + result.stderr
+    assert not _FRAMEWORK_LOG.findall(said), said
+    assert "throughput ratio" in result.stdout and table.is_file()
