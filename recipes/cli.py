@@ -72,8 +72,8 @@ def parser(doc, epochs, dataset, batch_size=32):
     p.add_argument(
         "--checkpoint-dir",
         metavar="DIR",
-        help="back up each epoch there; a rerun after a crash or kill resumes "
-        "from the last finished epoch (keras.callbacks.BackupAndRestore)",
+        help="back up after each chunk of --validate-every epochs there; a rerun after a "
+        "crash or kill resumes from the last finished chunk (keras.callbacks.BackupAndRestore)",
     )
     p.add_argument(
         "--distribute",

@@ -149,6 +149,36 @@ def test_probability_clipping_is_keras_behaviour_not_the_textbook():
     assert np.all(np.isinf(np.asarray(losses.naive_binary_crossentropy(y, p))))
 
 
+def test_hidden_logits_a_keras_sigmoid_output_is_not_clipped_by_keras_bce_on_tensorflow():
+    # keras.activations.sigmoid's output carries its logits, and on
+    # TensorFlow Keras' BCE with from_logits=False then uses them: the loss
+    # of z = 50 for y = 0 is the exact 50, not the clipped -log(ε) that the
+    # formula on probabilities gives. The custom objects never do that, on
+    # either backend: build both twins with linear outputs and
+    # from_logits=True to compare them (the recipes do).
+    z = np.array([[50.0], [-3.0]], "float32")
+    y = np.array([[0.0], [1.0]], "float32")
+    # ŷ clipped to 1 − ε in float32, then −log(1 − ŷ): 15.94
+    clipped = -np.log(1.0 - np.float64(np.float32(1.0 - keras.config.epsilon())))
+    exact = np.array([50.0, np.logaddexp(0.0, 3.0)])
+    pairs = {}
+    for sigmoid_name, sigmoid in (
+        ("keras", keras.activations.sigmoid),
+        ("custom", custom_layers.sigmoid),
+    ):
+        for loss_name, loss in (
+            ("keras", keras.losses.BinaryCrossentropy(reduction=None)),
+            ("custom", custom_layers.BinaryCrossentropy(reduction=None)),
+        ):
+            pairs[sigmoid_name, loss_name] = np.asarray(loss(y, sigmoid(z)), "float64")
+    hidden = keras.backend.backend() == "tensorflow"
+    for pair, value in pairs.items():
+        if pair == ("keras", "keras") and hidden:
+            np.testing.assert_allclose(value, exact, rtol=1e-5)
+        else:
+            np.testing.assert_allclose(value, [clipped, exact[1]], rtol=1e-4)
+
+
 def test_multilabel_bce_is_the_mean_of_per_class_bce():
     # The notes' photo example: classes {cat, dog, tree, sun}.
     y = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [1, 1, 1, 1]], "float32")
