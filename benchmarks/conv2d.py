@@ -190,11 +190,7 @@ def main(argv=None):
         "--steps", type=int, default=10, help="steps per timed run of (a), (d), (e); (c) a third"
     )
     parser.add_argument("--cnn-samples", type=int, default=4096, help="one epoch of (b)")
-    parser.add_argument(
-        "--table",
-        default=None,
-        help="the Markdown file the docs include (default: docs/measured/conv2d-<backend>.md)",
-    )
+    report.add_table_flag(parser, "conv2d")
     args = parser.parse_args(argv)
     for flag in ("repeats", "steps", "cnn_samples"):
         if getattr(args, flag) < 1:
@@ -243,7 +239,7 @@ def main(argv=None):
         )
     caption = f"images/s, best of {args.repeats} interleaved repeats; median of the paired ratios"
     path = report.write(
-        args.table or report.default_path("conv2d"),
+        args.table,
         "python -m benchmarks.conv2d",
         [(caption, ["case", "custom", "built-in", "ratio", "median"], table)],
     )

@@ -167,11 +167,7 @@ def trajectory_rows(steps=100):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100, help="training steps per trajectory")
-    parser.add_argument(
-        "--table",
-        default=None,
-        help="the Markdown file the docs include (default: docs/measured/fidelity-<backend>.md)",
-    )
+    report.add_table_flag(parser, "fidelity")
     args = parser.parse_args(argv)
     keras.utils.set_random_seed(0)  # the same initial weights, so the same table, on every run
     print(f"custom_layers vs the Keras built-ins, backend: {keras.backend.backend()}\n")
@@ -187,7 +183,7 @@ def main(argv=None):
         print(f"{name:<40} {worst:10.1e}")
         trajectories.append((f"`{name}`", f"{worst:.1e}"))
     path = report.write(
-        args.table or report.default_path("fidelity"),
+        args.table,
         "python -m benchmarks.fidelity",
         [
             ("Forward values and gradients", ["object", "forward", "gradient"], elementwise),

@@ -79,11 +79,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--samples", type=int, default=16384)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument(
-        "--table",
-        default=None,
-        help="the Markdown file the docs include (default: docs/measured/mlp-<backend>.md)",
-    )
+    report.add_table_flag(parser, "mlp")
     args = parser.parse_args(argv)
     best, samples, median_ratio = run(args.repeats, args.samples, args.batch_size)
     steps = -(-samples // args.batch_size)
@@ -109,7 +105,7 @@ def main(argv=None):
         for impl, seconds in best.items()
     ]
     path = report.write(
-        args.table or report.default_path("mlp"),
+        args.table,
         "python -m benchmarks.mlp",
         [(caption, ["impl", "s/epoch", "samples/s", "ms/step"], rows)],
     )

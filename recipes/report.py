@@ -40,8 +40,14 @@ def versions():
     return ", ".join(parts)
 
 
-def default_path(name):
-    return MEASURED / f"{name}-{keras.backend.backend()}.md"
+def add_table_flag(parser, name):
+    """A benchmark's ``--table PATH``: where it writes its table, by default
+    ``docs/measured/<name>-<backend>.md``."""
+    parser.add_argument(
+        "--table",
+        default=MEASURED / f"{name}-{keras.backend.backend()}.md",
+        help=f"the Markdown file the docs include (default: docs/measured/{name}-<backend>.md)",
+    )
 
 
 def markdown_table(header, rows):

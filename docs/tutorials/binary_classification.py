@@ -1,0 +1,1 @@
+../../recipes/binary_classification.py

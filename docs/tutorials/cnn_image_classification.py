@@ -1,0 +1,1 @@
+../../recipes/cnn_image_classification.py

@@ -1,0 +1,1 @@
+../../recipes/multiclass_classification.py

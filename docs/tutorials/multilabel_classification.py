@@ -1,0 +1,1 @@
+../../recipes/multilabel_classification.py
