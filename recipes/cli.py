@@ -18,6 +18,7 @@ import sys
 import keras
 
 from recipes import backends, distributed, process
+from recipes.pictures.display import in_kernel
 
 IMPLS = ("custom", "builtin")
 
@@ -92,17 +93,11 @@ def parser(doc, epochs, dataset, batch_size=32):
     return p
 
 
-def in_notebook():
-    """Whether this code runs in a Jupyter kernel."""
-    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
-    return bool(shell) and hasattr(shell, "kernel")
-
-
 def parse(p, argv=None):
     """Read the flags (``argv``; ``None``: the command line, or in a notebook
     ``RECIPES_ARGS``) and set up the process for them: the seed, op
     determinism, the strategy, the log levels. A bad flag exits with status 2."""
-    if argv is None and in_notebook():
+    if argv is None and in_kernel():
         argv = shlex.split(os.environ.get(NOTEBOOK_ARGS, ""))
     args = p.parse_args(argv)
     refusal = backends.distribute_refusal(args.distribute)

@@ -6,7 +6,8 @@ import pathlib
 
 import numpy as np
 
-from recipes import cli, distributed
+from recipes import distributed
+from recipes.pictures.display import in_kernel
 
 
 @dataclasses.dataclass
@@ -58,7 +59,7 @@ def histories(rows):
 
 def drawing(args):
     """Whether to draw the pictures: ``--plot`` given, or in a notebook."""
-    return bool(args.plot) or cli.in_notebook()
+    return bool(args.plot) or in_kernel()
 
 
 def picture_path(args, name=None):

@@ -5,7 +5,7 @@ import pathlib
 import sys
 
 
-def _in_kernel():
+def in_kernel():
     """Whether this runs in a Jupyter kernel (IPython is not imported to ask)."""
     ipython = sys.modules.get("IPython")
     get_ipython = getattr(ipython, "get_ipython", None)
@@ -36,7 +36,7 @@ def show(fig, path=None, dpi=100):
         path = pathlib.Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=dpi)
-    if _in_kernel():
+    if in_kernel():
         from IPython.display import Image, display
 
         # PNG bytes, not the figure: a figure made without pyplot has no
