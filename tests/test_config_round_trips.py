@@ -65,6 +65,7 @@ def _loss_data(name):
     return labels, logits
 
 
+@pytest.mark.usefixtures("float64")  # dtype="float64" cases: real float64 on JAX too
 @pytest.mark.parametrize("name", LOSSES)
 def test_a_loss_round_trips_with_the_values_given_and_keras_keys(name):
     ours, theirs, kwargs = LOSSES[name]
