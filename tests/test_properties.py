@@ -31,6 +31,12 @@ def _arrays(bound, max_dims=3):
     )
 
 
+def _upstream(y):
+    """A fixed upstream gradient, nowhere zero: 1, 2, ..., 7, 1, 2, ..."""
+    weights = (np.arange(int(np.prod(y.shape))) % 7 + 1).reshape(y.shape)
+    return ops.convert_to_tensor(weights, y.dtype)
+
+
 def _values_and_grads(fn_a, fn_b, x, compiled=False):
     """fn_a(x), fn_b(x) and the gradient of Σ fn(x)·w (a fixed w) for each,
     from one autodiff pass: each function gets its own copy of x, and their
@@ -40,12 +46,43 @@ def _values_and_grads(fn_a, fn_b, x, compiled=False):
 
     def both(xa, xb):
         ya, yb = fn_a(xa), fn_b(xb)
-        weights = (np.arange(1, int(np.prod(ya.shape)) + 1) % 7).reshape(ya.shape)
-        weights = ops.convert_to_tensor(weights, ya.dtype)  # the fixed upstream
-        return ops.stack([ya * weights, yb * weights, ops.stop_gradient(ya), ops.stop_gradient(yb)])
+        w = _upstream(ya)
+        return ops.stack([ya * w, yb * w, ops.stop_gradient(ya), ops.stop_gradient(yb)])
 
     values, (ga, gb) = gradients(both, x, x, compiled=compiled)
     return values[2], ga, values[3], gb
+
+
+def _assert_layers_same(ours, theirs, x, tol, compiled=False):
+    """Two built layers with the same weights: the same outputs, and the same
+    gradients of Σ layer(x)·w in the input and in every trainable weight
+    (kernel and bias), from one autodiff pass (``stateless_call`` takes the
+    weights as arguments)."""
+    weights = [ops.convert_to_numpy(v) for v in ours.trainable_variables]
+    count = len(weights)
+
+    def both(xa, xb, *values):
+        ya, _ = ours.stateless_call(list(values[:count]), [], xa)
+        yb, _ = theirs.stateless_call(list(values[count:]), [], xb)
+        w = _upstream(ya)
+        return ops.stack([ya * w, yb * w, ops.stop_gradient(ya), ops.stop_gradient(yb)])
+
+    values, grads = gradients(both, x, x, *weights, *weights, compiled=compiled)
+    np.testing.assert_allclose(values[2], values[3], **tol)
+    ga, gb, *weight_grads = grads
+    assert np.all(np.isfinite(ga))
+    np.testing.assert_allclose(ga, gb, **tol)
+    # A weight's gradient sums the output's gradient times the input over the
+    # batch (and positions): its float32 error grows with Σ|x|, the bias'
+    # with the number of terms.
+    terms = x.size // x.shape[-1]
+    scale = {"kernel": max(1.0, float(np.abs(x).sum())), "bias": max(1.0, terms)}
+    for name, ours_grad, theirs_grad in zip(
+        ("kernel", "bias"), weight_grads[:count], weight_grads[count:], strict=False
+    ):
+        np.testing.assert_allclose(
+            ours_grad, theirs_grad, rtol=tol["rtol"], atol=tol["atol"] * scale[name], err_msg=name
+        )
 
 
 def _assert_same(fn_a, fn_b, x, tol=TOL, compiled=False):
@@ -175,7 +212,7 @@ def test_dense_equals_keras(batch, n_in, units, activation, data):
     ours.build(x.shape)
     theirs.build(x.shape)
     theirs.set_weights(ours.get_weights())
-    _assert_same(ours, theirs, x, {"rtol": 1e-5, "atol": 1e-4})
+    _assert_layers_same(ours, theirs, x, {"rtol": 1e-5, "atol": 1e-4})
 
 
 @st.composite
@@ -207,4 +244,4 @@ def test_conv2d_equals_keras(config):
         np.testing.assert_allclose(ours(x), theirs(x), rtol=1e-5, atol=1e-4)
         return
     # Compiled on JAX: each new shape is one XLA program, not one per op.
-    _assert_same(ours, theirs, x, {"rtol": 1e-5, "atol": 1e-4}, compiled=True)
+    _assert_layers_same(ours, theirs, x, {"rtol": 1e-5, "atol": 1e-4}, compiled=True)
