@@ -13,6 +13,13 @@ import keras
 MEASURED = pathlib.Path(__file__).resolve().parent.parent / "docs" / "measured"
 
 
+def cores():
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def machine():
     """The CPU model and core count, in words."""
     model = platform.processor() or platform.machine()
@@ -24,8 +31,7 @@ def machine():
                     break
     except OSError:
         pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}, {cores} cores"
+    return f"{model}, {cores()} cores"
 
 
 def versions():

@@ -17,7 +17,6 @@ import contextlib
 import gc
 import io
 import multiprocessing
-import os
 import pathlib
 import sys
 import time
@@ -142,7 +141,7 @@ def _options(argv):
     )
     options, _ = p.parse_known_args(argv)
     if options.jobs is None:
-        options.jobs = 1 if options.distribute != "none" else min(len(RECIPES), _cores())
+        options.jobs = 1 if options.distribute != "none" else min(len(RECIPES), report.cores())
     if options.jobs < 1:
         p.error(f"--jobs must be positive, got {options.jobs}")
     if options.jobs > 1 and options.distribute != "none":
@@ -166,13 +165,6 @@ def _without_jobs(argv):
         elif not arg.startswith(("--jobs=", "--table=", "--readme=")):
             kept.append(arg)
     return kept
-
-
-def _cores():
-    """The cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def _recipe_argv(name, argv):
@@ -258,7 +250,7 @@ def _run_in_parallel(argv, options):
     recipe, longest first. Each recipe's output is shown in the usual order
     once it and those before it are done. If a started process dies, its
     recipe is reported as failed and this process runs the rest."""
-    threads = max(1, _cores() // options.jobs)
+    threads = max(1, report.cores() // options.jobs)
     backends.share_the_cores(threads)  # before building data runs TensorFlow ops
     _prepare_data(options)  # built once, here, before several processes read them
     context = multiprocessing.get_context("spawn")  # not fork: TensorFlow runs threads
