@@ -71,7 +71,9 @@ _register = keras.saving.register_keras_serializable(package="custom_layers")
 
 
 def relu_derivative(z, negative_slope=0.0, max_value=None, threshold=0.0):
-    """ReLU'(z) = 1 if z > 0 else 0 (the notes assign 0 at z = 0).
+    """Derivative of ``relu``, as the notes tabulate it (0 at z = 0).
+
+        ReLU'(z) = 1 if z > 0 else 0
 
     With Keras' arguments (slope s, ceiling M, threshold θ; see the module
     table): s if z <= θ; above θ, 1 where z passes unclipped (0 < z < M, or
@@ -83,19 +85,34 @@ def relu_derivative(z, negative_slope=0.0, max_value=None, threshold=0.0):
 
 
 def sigmoid_derivative(z):
-    """σ'(z) = σ(z)·(1 − σ(z))."""
+    """Derivative of ``sigmoid``.
+
+        σ'(z) = σ(z)·(1 − σ(z))
+
+    ``sigmoid``'s backward pass multiplies the upstream gradient by it.
+    """
     s = sigmoid(z)
     return s * (1 - s)
 
 
 def tanh_derivative(z):
-    """tanh'(z) = 1 − tanh(z)²."""
+    """Derivative of ``tanh``.
+
+        tanh'(z) = 1 − tanh(z)²
+
+    ``tanh``'s backward pass multiplies the upstream gradient by it.
+    """
     t = tanh(z)
     return 1 - ops.square(t)
 
 
 def leaky_relu_derivative(z, alpha=None, negative_slope=None):
-    """LeakyReLU'(z) = 1 if z > 0 else α (α = 0.01 unless given, as in ``leaky_relu``)."""
+    """Derivative of ``leaky_relu`` (α = 0.01 unless given, as there).
+
+        LeakyReLU'(z) = 1 if z > 0 else α
+
+    ``leaky_relu``'s backward pass multiplies the upstream gradient by it.
+    """
     alpha = _leaky_slope(alpha, negative_slope)
     z = ops.convert_to_tensor(z)
     return ops.where(ops.greater(z, 0), ops.ones_like(z), alpha * ops.ones_like(z))
@@ -133,9 +150,9 @@ def _relu_slope(z, s, m, theta, upstream):
 
 @_register
 def relu(z, negative_slope=0.0, max_value=None, threshold=0.0):
-    """Rectified linear unit: g(z) = max(0, z).
+    """Rectified linear unit, the notes' default hidden-layer activation.
 
-    Derivative (the notes' table): 1 if z > 0, 0 if z <= 0.
+        g(z) = max(0, z),  g'(z) = 1 if z > 0 else 0
 
     Keras' arguments generalise it (module table; the semantics of
     ``keras.activations.relu``): g(z) = s·(z − θ) if z <= θ, else z clipped
@@ -207,7 +224,9 @@ def _relu_extended(z, s, m, theta):
 
 @_register
 def linear(z):
-    """Linear (identity) activation: g(z) = z, g'(z) = 1.
+    """Linear (identity) activation, the notes' output for regression.
+
+        g(z) = z,  g'(z) = 1
 
     A network whose layers all use it is linear regression: the stack
     collapses to one affine map (the notes' "without activation functions").
@@ -217,7 +236,9 @@ def linear(z):
 
 @_register
 def sigmoid(z):
-    """Logistic sigmoid: σ(z) = 1 / (1 + e^-z), σ'(z) = σ(z)·(1 − σ(z)).
+    """Logistic sigmoid, the notes' output for a probability.
+
+        σ(z) = 1 / (1 + e^-z),  σ'(z) = σ(z)·(1 − σ(z))
 
     Evaluated as 1 / (1 + e^-|z|) for z >= 0 and e^-|z| / (1 + e^-|z|) for
     z < 0, so the exponential never overflows.
@@ -239,7 +260,9 @@ def _sigmoid(z):
 
 @_register
 def tanh(z):
-    """Hyperbolic tangent: (e^z − e^-z) / (e^z + e^-z), derivative 1 − tanh².
+    """Hyperbolic tangent, a zero-centred sigmoid with range (−1, 1).
+
+        tanh(z) = (e^z − e^-z) / (e^z + e^-z),  tanh'(z) = 1 − tanh(z)²
 
     Evaluated as sign(z)·(1 − e^-2|z|) / (1 + e^-2|z|), with ``expm1`` for
     the numerator so that small |z| keeps full relative precision.
@@ -273,7 +296,9 @@ def _leaky_slope(alpha, negative_slope):
 
 @_register
 def leaky_relu(z, alpha=None, negative_slope=None):
-    """Leaky ReLU: z if z > 0 else α·z; derivative 1 if z > 0 else α.
+    """Leaky ReLU, a ReLU with a small slope α below zero.
+
+        g(z) = z if z > 0 else α·z,  g'(z) = 1 if z > 0 else α
 
     Args:
         z: pre-activation tensor.
@@ -323,7 +348,9 @@ def _softmax_axes(axis, rank):
 
 @_register
 def softmax(z, axis=-1):
-    """Softmax: a_j = e^z_j / Σ_k e^z_k along ``axis``.
+    """Softmax along ``axis``: N logits to N probabilities that sum to 1.
+
+        a_j = e^z_j / Σ_k e^z_k
 
     Evaluated on z − max(z) (the notes' shift invariance), so every exponent
     is <= 0: outputs are > 0 unless they underflow, and sum to 1.
@@ -366,7 +393,9 @@ def softmax(z, axis=-1):
 
 
 def softplus(x):
-    """Softplus(x) = log(1 + e^x), the notes' building block of stable BCE.
+    """Softplus, the notes' building block of stable BCE.
+
+        Softplus(x) = log(1 + e^x)
 
     Evaluated as max(x, 0) + log1p(e^-|x|) (no overflow); its derivative is
     σ(x), used as the backward pass.

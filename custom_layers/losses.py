@@ -58,7 +58,9 @@ _register = keras.saving.register_keras_serializable(package="custom_layers")
 
 
 def logistic_loss(y, y_hat):
-    """The notes' logistic loss, element-wise: −y·log(ŷ) − (1−y)·log(1−ŷ).
+    """The notes' logistic loss, element-wise.
+
+        L(y, ŷ) = −y·log(ŷ) − (1 − y)·log(1 − ŷ)
 
     No clipping: ŷ = 0 or 1 gives ``inf`` or ``nan``, as in the notes' table.
     """
@@ -68,14 +70,18 @@ def logistic_loss(y, y_hat):
 def logistic_loss_from_logits(y, z):
     """The notes' stable logistic loss, element-wise, on the logit z.
 
-    L(y, z) = y·Softplus(−z) + (1−y)·Softplus(z), with Softplus(x) =
-    log(1 + e^x) evaluated without overflow. Its gradient in z is σ(z) − y.
+        L(y, z) = y·Softplus(−z) + (1 − y)·Softplus(z)
+
+    with Softplus(x) = log(1 + e^x) evaluated without overflow. Its gradient
+    in z is σ(z) − y.
     """
     return y * softplus(-z) + (1 - y) * softplus(z)
 
 
 def log_softmax(z, axis=-1):
-    """log(a_j) = z_j − log Σ_k e^z_k, by the log-sum-exp trick.
+    """The log of the softmax, by the log-sum-exp trick.
+
+        log(a_j) = z_j − log Σ_k e^z_k
 
     The max is subtracted before exponentiating, so no e^z overflows and
     the log never sees 0.
@@ -86,7 +92,12 @@ def log_softmax(z, axis=-1):
 
 
 def naive_sigmoid(z):
-    """σ(z) = 1 / (1 + e^-z) exactly as written: e^-z overflows for z < -88."""
+    """The sigmoid exactly as written, with no safeguard.
+
+        σ(z) = 1 / (1 + e^-z)
+
+    e^-z overflows to ``inf`` for z < -88 (float32).
+    """
     return 1 / (1 + ops.exp(-ops.convert_to_tensor(z)))
 
 
@@ -145,8 +156,10 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     """Binary cross-entropy per example: the mean over ``axis`` of the notes'
     logistic loss.
 
-    With one output column this is the notes' logistic loss; with N columns
-    it is the notes' multi-label loss −1/N Σ_i [y_i·log ŷ_i + (1−y_i)·log(1−ŷ_i)].
+        L(y, ŷ) = −1/N Σ_i [y_i·log(ŷ_i) + (1 − y_i)·log(1 − ŷ_i)]
+
+    With one output column (N = 1) this is the notes' logistic loss; with N
+    columns it is the notes' multi-label loss.
 
     Label smoothing (Keras' extension) pulls the labels towards ½ before the
     formula: y ← y·(1 − ε_ls) + ½·ε_ls.
@@ -175,7 +188,9 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
 
 
 def naive_binary_crossentropy(y_true, y_pred, from_logits=False):
-    """The textbook BCE with no safeguard: ŷ = 1/(1 + e^-z), then log(ŷ).
+    """The textbook BCE with no safeguard: the sigmoid, then the log.
+
+        ŷ = 1 / (1 + e^-z),  L(y, ŷ) = −y·log(ŷ) − (1 − y)·log(1 − ŷ)
 
     Kept to show the notes' stability table: at z = ±1000 it gives ``inf``
     or ``nan`` where ``binary_crossentropy(..., from_logits=True)`` is finite.
@@ -186,7 +201,9 @@ def naive_binary_crossentropy(y_true, y_pred, from_logits=False):
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    """Softmax cross-entropy for one-hot labels: −Σ_j y_j·log(a_j) over ``axis``.
+    """Softmax cross-entropy for one-hot labels, summed over ``axis``.
+
+        L(y, a) = −Σ_j y_j·log(a_j)
 
     Label smoothing (Keras' extension) spreads ε_ls of the mass evenly over
     the N classes: y_j ← y_j·(1 − ε_ls) + ε_ls/N. N is the size of the class
@@ -218,7 +235,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 
 
 def naive_categorical_crossentropy(y_true, y_pred, from_logits=False):
-    """The textbook −Σ_j y_j·log(a_j), a = e^z / Σ e^z exactly as written.
+    """The textbook softmax cross-entropy, exactly as written.
+
+        a_j = e^z_j / Σ_k e^z_k,  L(y, a) = −Σ_j y_j·log(a_j)
 
     Overflows for z >= 89 (float32) and gives ``inf`` when a_c = 0.
     """
@@ -246,11 +265,12 @@ def _sparse_log_probabilities(a, axis):
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
-    """The notes' indicator-function cost for integer labels: −log(a_c).
+    """The notes' indicator-function cost for integer labels, per example.
 
-    J(w, b) = −1/m Σ_i Σ_j 1{y⁽ⁱ⁾ = j}·log a_j⁽ⁱ⁾; the indicator picks the
-    true class c, so the per-example loss is −log a_c. Equals
-    ``categorical_crossentropy`` on one-hot labels.
+        J(w, b) = −1/m Σ_i Σ_j 1{y⁽ⁱ⁾ = j}·log(a_j⁽ⁱ⁾)
+
+    The indicator picks the true class c, so the per-example loss is
+    −log(a_c). Equals ``categorical_crossentropy`` on one-hot labels.
 
     ``ignore_class`` (Keras' extension) drops the examples whose label is that
     value: their loss is 0, L_i = −1{y_i ≠ ignore}·log a_{y_i}, and the loss
@@ -314,13 +334,20 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
 
 
 def mean_squared_error(y_true, y_pred):
-    """Keras' MSE per example: mean over the last axis of (y − f)², no ½."""
+    """Keras' MSE per example, over the last axis of size N (no ½).
+
+        L(y, f) = 1/N Σ_i (y_i − f_i)²
+
+    The course's cost, with the ½, is ``half_mean_squared_error``.
+    """
     y_true, y_pred = _prepare(y_true, y_pred)
     return ops.mean(ops.square(y_true - y_pred), axis=-1)
 
 
 def half_mean_squared_error(y_true, y_pred):
-    """The course's squared-error cost per example: ½·mean (f − y)².
+    """The course's squared-error cost per example (with the ½).
+
+        L(y, f) = 1/(2N) Σ_i (f_i − y_i)²
 
     Averaged over m examples this is J = 1/(2m)·Σ(f − y)²; its gradient is
     exactly half of ``mean_squared_error``'s.
@@ -377,8 +404,11 @@ def _cross_entropy_options(from_logits, label_smoothing, axis):
 class BinaryCrossentropy(_FormulaLoss):
     """The notes' logistic loss as a Keras loss (binary and multi-label).
 
-    Per example: mean over ``axis`` of −y·log(ŷ) − (1−y)·log(1−ŷ), or, with
-    ``from_logits=True``, of y·Softplus(−z) + (1−y)·Softplus(z).
+    Per example, the mean over ``axis`` of
+
+        L(y, ŷ) = −y·log(ŷ) − (1 − y)·log(1 − ŷ)
+        L(y, z) = y·Softplus(−z) + (1 − y)·Softplus(z)          (from_logits=True)
+
     Probabilities are clipped to [1e-7, 1 − 1e-7] as Keras clips them; with
     ``label_smoothing`` ε_ls the labels become y·(1 − ε_ls) + ½·ε_ls first.
 
@@ -419,7 +449,9 @@ class BinaryCrossentropy(_FormulaLoss):
 
 @_register
 class CategoricalCrossentropy(_FormulaLoss):
-    """Softmax cross-entropy −Σ_j y_j·log(a_j) for one-hot labels.
+    """Softmax cross-entropy for one-hot labels.
+
+        L(y, a) = −Σ_j y_j·log(a_j)
 
     With ``from_logits=True``, log(a_j) comes from log-sum-exp; otherwise a
     is renormalised by its sum and clipped, as Keras does. With
@@ -450,6 +482,8 @@ class CategoricalCrossentropy(_FormulaLoss):
 @_register
 class SparseCategoricalCrossentropy(_FormulaLoss):
     """The notes' indicator-function cost J(w, b) for integer labels.
+
+        J(w, b) = −1/m Σ_i Σ_j 1{y⁽ⁱ⁾ = j}·log(a_j⁽ⁱ⁾)
 
     Per example −log(a_c), c the true class; the default
     ``"sum_over_batch_size"`` reduction makes it the notes' −1/m Σ_i.
@@ -513,7 +547,9 @@ class SparseCategoricalCrossentropy(_FormulaLoss):
 
 @_register
 class MeanSquaredError(_FormulaLoss):
-    """Mean squared error, mean over the last axis of (y − f)² (no ½: Keras').
+    """Mean squared error over the last axis of size N (no ½: Keras').
+
+        L(y, f) = 1/N Σ_i (y_i − f_i)²
 
     Args:
         reduction, name, dtype: as ``BinaryCrossentropy``.

@@ -272,10 +272,10 @@ class Adam(keras.optimizers.Optimizer):
     AMSGrad (``amsgrad=True``) never lets the denominator shrink: it keeps
     the running maximum of the raw second moment and bias-corrects that,
 
-        v_max,t = max(v_max,t−1, v_t)
-        v̂_t = v_max,t / (1 − β₂ᵗ)                    (replaces v̂_t above)
+        v_{max,t} = max(v_{max,t−1}, v_t)
+        v̂_t = v_{max,t} / (1 − β₂ᵗ)                    (replaces v̂_t above)
         θ_t = θ_{t−1} − η·m̂_t / (√v̂_t + ε)          (epsilon_placement="notes")
-        θ_t = θ_{t−1} − η·√(1 − β₂ᵗ)/(1 − β₁ᵗ) · m_t / (√v_max,t + ε)
+        θ_t = θ_{t−1} − η·√(1 − β₂ᵗ)/(1 − β₁ᵗ) · m_t / (√v_{max,t} + ε)
                                                     (epsilon_placement="keras")
 
     so the two placements still differ only by ε → ε/√(1 − β₂ᵗ), and

@@ -10,6 +10,7 @@ sys.path.insert(0, str(ROOT))
 
 project = "Keras notes, rebuilt"
 author = "the keras-notes-recipes authors"
+copyright = f"2026, {author}"
 extensions = [
     "myst_nb",
     "sphinx.ext.autodoc",
@@ -44,6 +45,14 @@ nb_output_stderr = "remove"
 nb_merge_streams = True
 # The kernels start as a user's would, not as a recipes command.
 os.environ.pop("RECIPES_COMMAND", None)
+
+# autodoc imports custom_layers, hence TensorFlow, whose C++ start-up lines
+# (CUDA probes, CPU notes) would fill the build's console; imported here
+# with them kept off it, unless the builder set TF_CPP_MIN_LOG_LEVEL to see them.
+if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+    from recipes import process
+
+    process.import_tensorflow(quiet=True)
 
 html_math_renderer = "mathml"
 html_theme = "furo"

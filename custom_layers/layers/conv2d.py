@@ -660,10 +660,14 @@ def _grouped_input_gradient_by_phases(upstream, kernel, geometry, groups):
 class Conv2D(KernelBiasLayer):
     """2D convolution (cross-correlation, as in Keras) from the notes' formula.
 
-    Output[b, i, j, k] = Σ_{m,n,c} Input[b, i·s_h + m·d_h, j·s_w + n·d_w, g(k)·C/G + c]
-    ·Kernel[m, n, c, k] + bias[k], then the activation; c runs over the C/G
-    channels of filter k's group g(k) = ⌊k / (K/G)⌋. With the defaults
-    (d = 1, G = 1) this is the notes' Output[i, j] = Σ_{m,n} Input[i+m, j+n]·Kernel[m, n]
+        Output[b, i, j, k] = Σ_{m,n,c} Input[b, i·s_h + m·d_h, j·s_w + n·d_w, g(k)·C/G + c]
+                                       ·Kernel[m, n, c, k] + bias[k]
+
+    then the activation; c runs over the C/G channels of filter k's group
+    g(k) = ⌊k / (K/G)⌋. With the defaults (d = 1, G = 1) this is the notes'
+
+        Output[i, j] = Σ_{m,n} Input[i + m, j + n]·Kernel[m, n]
+
     with batch, channels, filters and stride. ``padding="same"`` adds the
     zeros Keras adds (the odd one at the bottom/right), so outputs equal
     ``keras.layers.Conv2D``'s for the same weights; the kernel layout

@@ -9,7 +9,9 @@ from custom_layers.layers._weights import KernelBiasLayer
 
 @keras.saving.register_keras_serializable(package="custom_layers")
 class Dense(KernelBiasLayer):
-    """Fully connected layer: z = x·W + b, then a = g(z).
+    """Fully connected layer: the notes' neurons, side by side.
+
+        z = x·W + b,  a = g(z)
 
     Each of the ``units`` neurons j computes the notes' z_j = w_j·x + b_j;
     the weights of all neurons are the columns of ``kernel`` (shape

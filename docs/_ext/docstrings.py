@@ -4,11 +4,15 @@ The docstrings are written to be read in ``help()`` and in an editor, as
 Keras' own are: Markdown-style tables, ``|z|`` for an absolute value, and
 formulas indented under the sentence that introduces them. Before autodoc
 hands them to reStructuredText, each table becomes a ``list-table``, a
-literal ``|`` is escaped, and an indented block after a plain sentence
-becomes a literal block, so that the formulas keep their layout.
+literal ``|`` is escaped, and an indented block after a plain sentence (the
+formulas, one per line) becomes math, one ``.. math::`` per formula, in the
+LaTeX that ``formulas.to_latex`` spells.
 """
 
+import inspect
 import re
+
+import formulas
 
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 _PIPE = re.compile(r"(?<!\\)\|")
@@ -65,11 +69,7 @@ def convert(lines):
             section = True
         elif line.strip() and _indent(line) == 0:
             section = False
-        if (
-            line.lstrip().startswith("|")
-            and i + 1 < len(lines)
-            and _TABLE_RULE.match(lines[i + 1])
-        ):
+        if line.lstrip().startswith("|") and i + 1 < len(lines) and _TABLE_RULE.match(lines[i + 1]):
             end = i + 2
             while end < len(lines) and lines[end].lstrip().startswith("|"):
                 end += 1
@@ -79,24 +79,40 @@ def convert(lines):
             i = end
             continue
         if _starts_formula(out, line, section):
-            last = len(out) - 2  # the paragraph's last line, before the blank one
-            text = out[last].rstrip()
-            out[last] = text + (":" if text.endswith(":") else " ::")
             block = _indent(line)
-            while i < len(lines) and (not lines[i].strip() or _indent(lines[i]) >= block):
-                out.append(lines[i])
-                i += 1
-            if out[-1].strip():
-                out.append("")
+            end = i
+            while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) >= block):
+                end += 1
+            out.extend(_math(lines[i:end], line[:block]))
+            i = end
             continue
         out.append(line if line.lstrip().startswith(">>>") else _inline(line))
         i += 1
     return out
 
 
+def _math(block, indent):
+    """Formula lines as ``.. math::`` directives: a line indented deeper than
+    the block, or a lone condition such as ``(momentum=0)``, continues the
+    formula above it."""
+    formulas_ = []
+    for line in block:
+        if not line.strip():
+            continue
+        if formulas_ and (_indent(line) > len(indent) or formulas.label_only(line)):
+            joint = "  " if formulas.label_only(line) else " "
+            formulas_[-1] += joint + line.strip()
+        else:
+            formulas_.append(line.strip())
+    out = []
+    for formula in formulas_:
+        out += [f"{indent}.. math:: {formulas.to_latex(formula)}", ""]
+    return out
+
+
 def _starts_formula(out, line, section):
     """An indented block after a blank line that ends a plain paragraph:
-    formulas laid out by hand, kept as a literal block."""
+    formulas laid out by hand, one per line."""
     if section or not line.strip() or len(out) < 2 or out[-1].strip():
         return False
     paragraph = out[-2]
@@ -114,7 +130,18 @@ def _process(app, what, name, obj, options, lines):
     lines[:] = convert(list(lines))
 
 
+def _signature(app, what, name, obj, options, signature, return_annotation):
+    """A layer's arguments, not ``(*args, **kwargs)``: ``keras.layers.Layer``
+    defines ``__new__`` with that signature, which autodoc would show."""
+    if what == "class" and signature == "(*args, **kwargs)" and "__init__" in vars(obj):
+        init = inspect.signature(obj.__init__)
+        parameters = list(init.parameters.values())[1:]  # without self
+        return str(init.replace(parameters=parameters)), return_annotation
+    return None
+
+
 def setup(app):
     # before napoleon (priority 500) turns the Google sections into fields
     app.connect("autodoc-process-docstring", _process, priority=400)
+    app.connect("autodoc-process-signature", _signature)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
