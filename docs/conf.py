@@ -1,5 +1,6 @@
 """Sphinx configuration of the docs site (``sphinx-build -W docs docs/_build/html``)."""
 
+import logging
 import os
 import pathlib
 import sys
@@ -36,6 +37,14 @@ exclude_patterns = [
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 nb_custom_formats = {".py": "recipe_notebooks.read"}
 nb_execution_mode = os.environ.get("DOCS_EXECUTE", "force")
+# Executed by the kernel in docs/_ext/kernels/recipes, which keeps
+# TensorFlow's start-up lines off the console; the notebooks still name the
+# standard python3 kernel, for readers who run them.
+os.environ["JUPYTER_PATH"] = os.pathsep.join(
+    filter(None, [str(ROOT / "docs" / "_ext"), os.environ.get("JUPYTER_PATH")])
+)
+nb_kernel_rgx_aliases = {"python3": "recipes"}
+logging.getLogger("traitlets").setLevel(logging.WARNING)
 nb_execution_timeout = 600
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
@@ -48,11 +57,13 @@ os.environ.pop("RECIPES_COMMAND", None)
 
 # autodoc imports custom_layers, hence TensorFlow, whose C++ start-up lines
 # (CUDA probes, CPU notes) would fill the build's console; imported here
-# with them kept off it, unless the builder set TF_CPP_MIN_LOG_LEVEL to see them.
+# with them kept off it, and its later log lines (here and in the kernels)
+# off too, unless the builder set TF_CPP_MIN_LOG_LEVEL to see them.
 if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
     from recipes import process
 
     process.import_tensorflow(quiet=True)
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # the import set it to 1
 
 html_math_renderer = "mathml"
 html_theme = "furo"
