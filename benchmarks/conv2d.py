@@ -15,12 +15,32 @@
 (e) grouped: 32x32x32 -> 32 filters 3x3 same + ReLU in 4 groups (each
     filter sees 8 channels), batch 32, training step with dInput.
 
+With ``--grid``, a second table: the layers of real CNNs, each 3x3 "same"
++ ReLU, batch 32, as inference (the compiled forward pass that ``predict``
+runs per batch), as a training step for a first layer (no dInput) and as one
+for an inner layer (with dInput):
+
+- the notes' layer, 64x64x3 -> 32;
+- MNIST: 28x28x1 -> 32, and 14x14x32 -> 64 after a 2x2 pooling;
+- CIFAR-size: 32x32x{3, 32, 64} -> {32, 64};
+- VGG-like inner layers: 64x64x{16, 32} -> {16, 32};
+- stride 2: 32x32x32 -> 64 and 64x64x16 -> 32.
+
+Each timed run of a grid row does about the arithmetic of ``--steps``
+forward passes of the notes' layer (more steps for a small layer, at least
+one); ``--grid CIFAR`` runs only the rows whose name holds "CIFAR".
+
 Both sides share weights and are timed in the same process with interleaved
 repeats in alternating order; the table shows the best of N per side and the
 median of the N paired ratios. With ``KERAS_BACKEND=jax`` the same rows
 compare the custom layer with JAX's built-in Conv2D, compiled by ``jax.jit``.
 
-    python -m benchmarks.conv2d [--repeats 10] [--steps 10] [--cnn-samples 4096]
+    python -m benchmarks.conv2d [--repeats 10] [--steps 10] [--cnn-samples 4096] [--grid [NAME]]
+
+On 2 cores the default run takes a few minutes per backend and ``--grid``
+adds a few more, JAX about twice TensorFlow's time; a smoke run,
+``--repeats 1 --steps 1 --cnn-samples 256 --grid``, takes about one minute
+on TensorFlow and two on JAX, most of it compiling.
 """
 
 import argparse
@@ -156,6 +176,56 @@ def _jax_steps(layer, optimizer, x):
     return lambda: predict(state["weights"], x), lambda: run(step), lambda: run(step_dx)
 
 
+# The layers of real CNNs, each 3x3 "same" + ReLU: (name, size, channels, filters, stride).
+GRID = [
+    ("notes' layer 64x64x3 -> 32", 64, 3, 32, 1),
+    ("MNIST 28x28x1 -> 32", 28, 1, 32, 1),
+    ("MNIST 14x14x32 -> 64", 14, 32, 64, 1),
+    *((f"CIFAR 32x32x{c} -> {k}", 32, c, k, 1) for c in (3, 32, 64) for k in (32, 64)),
+    *((f"VGG 64x64x{c} -> {k}", 64, c, k, 1) for c in (16, 32) for k in (16, 32)),
+    ("stride 2, 32x32x32 -> 64", 32, 32, 64, 2),
+    ("stride 2, 64x64x16 -> 32", 64, 16, 32, 2),
+]
+GRID_MODES = ("predict", "train, first layer", "train, inner layer")
+
+
+def _multiply_adds(size, channels, filters, stride):
+    """Multiply-adds of one image's forward pass: out_h·out_w·3·3·C·K."""
+    out = -(-size // stride)
+    return out * out * 9 * channels * filters
+
+
+def grid_rows(steps, repeats, only=""):
+    """Time the ``GRID`` layers whose name holds ``only``, one at a time, in
+    the three ``GRID_MODES``; yield (name, images per run, {mode: times}).
+    A timed run does the multiply-adds of ``steps`` forward passes of the
+    notes' layer, so that small layers are not timed on a few milliseconds."""
+    notes = _multiply_adds(64, 3, 32, 1)
+    for name, size, channels, filters, stride in GRID:
+        if only not in name:
+            continue
+        work = _multiply_adds(size, channels, filters, stride)
+        *tasks, images = example_layer_tasks(
+            steps=max(1, round(steps * notes / work)),
+            channels=channels,
+            filters=filters,
+            size=size,
+            strides=stride,
+        )
+        by_mode = zip(GRID_MODES, tasks, strict=True)
+        yield name, images, {mode: _interleaved(t, repeats) for mode, t in by_mode}
+
+
+def _figures(times):
+    """The best time per side, their ratio (built-in / custom: above 1 the
+    custom layer is faster), and the median of the paired ratios: a round's
+    two runs are back to back, so their ratio is less exposed to the
+    machine's slow minutes than the best times."""
+    best = {side: t.min() for side, t in times.items()}
+    median = float(np.median(times["builtin"] / times["custom"]))
+    return best, best["builtin"] / best["custom"], median
+
+
 def small_cnn_tasks(batch=64, samples=4096):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((samples, 28, 28, 1)).astype("float32")
@@ -190,6 +260,13 @@ def main(argv=None):
         "--steps", type=int, default=10, help="steps per timed run of (a), (d), (e); (c) a third"
     )
     parser.add_argument("--cnn-samples", type=int, default=4096, help="one epoch of (b)")
+    parser.add_argument(
+        "--grid",
+        nargs="?",
+        const="",
+        metavar="NAME",
+        help="also time the grid of real CNN layers (only those whose name holds NAME)",
+    )
     report.add_table_flag(parser, "conv2d")
     args = parser.parse_args(argv)
     for flag in ("repeats", "steps", "cnn_samples"):
@@ -216,33 +293,32 @@ def main(argv=None):
     )
     print(f"{'case':<44} {'custom':>9} {'built-in':>9} {'ratio':>7} {'median':>7}")
     results, table = {}, []
-    for name, tasks, images in rows:
-        times = _interleaved(tasks, args.repeats)
-        best = {side: t.min() for side, t in times.items()}
-        ratio = best["builtin"] / best["custom"]
-        # a round's two runs are back to back: their ratio is less exposed
-        # to the machine's slow minutes than the best times
-        median = float(np.median(times["builtin"] / times["custom"]))
+
+    def record(name, times, images):
+        best, ratio, median = _figures(times)
         results[name] = {"ratio": ratio, "median_ratio": median}
-        print(
-            f"{name:<44} {images / best['custom']:9.0f} {images / best['builtin']:9.0f} "
-            f"{ratio:6.2f}x {median:6.2f}x"
-        )
-        table.append(
+        custom, builtin = images / best["custom"], images / best["builtin"]
+        print(f"{name:<44} {custom:9.0f} {builtin:9.0f} {ratio:6.2f}x {median:6.2f}x")
+        return f"{custom:.0f}", f"{builtin:.0f}", f"{ratio:.2f}x", f"{median:.2f}x"
+
+    for name, tasks, images in rows:
+        table.append((name, *record(name, _interleaved(tasks, args.repeats), images)))
+    caption = f"images/s, best of {args.repeats} interleaved repeats; median of the paired ratios"
+    sections = [(caption, ["case", "custom", "built-in", "ratio", "median"], table)]
+    if args.grid is not None:
+        grid = []
+        for layer, images, by_mode in grid_rows(steps, args.repeats, args.grid):
+            cells = [record(f"{layer}, {mode}", by_mode[mode], images) for mode in GRID_MODES]
+            grid.append((layer, *(f"{c[0]} / {c[1]} = {c[2]} ({c[3]})" for c in cells)))
+        sections.append(
             (
-                name,
-                f"{images / best['custom']:.0f}",
-                f"{images / best['builtin']:.0f}",
-                f"{ratio:.2f}x",
-                f"{median:.2f}x",
+                "Real CNN layers, 3x3 same + ReLU, batch 32: custom / built-in images/s = "
+                f"ratio (median), best of {args.repeats} interleaved repeats",
+                ["layer", *GRID_MODES],
+                grid,
             )
         )
-    caption = f"images/s, best of {args.repeats} interleaved repeats; median of the paired ratios"
-    path = report.write(
-        args.table,
-        "python -m benchmarks.conv2d",
-        [(caption, ["case", "custom", "built-in", "ratio", "median"], table)],
-    )
+    path = report.write(args.table, "python -m benchmarks.conv2d", sections)
     print(f"wrote {path}")
     return results
 

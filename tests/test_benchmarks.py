@@ -27,14 +27,16 @@ def _assert_written(path, command, *cells):
 def test_conv2d_benchmark_prints_and_writes_every_row(capsys, tmp_path):
     table = tmp_path / "conv2d.md"
     argv = ["--repeats", "1", "--steps", "1", "--cnn-samples", "256", "--table", str(table)]
-    results = conv2d.main(argv)
+    results = conv2d.main([*argv, "--grid", "MNIST 28x28x1"])  # one layer of the grid
     printed = capsys.readouterr().out
-    assert len(results) == 7  # (a) three rows, (b), (c), (d) dilated, (e) grouped
+    # (a) three rows, (b), (c), (d) dilated, (e) grouped; the grid layer in three modes
+    assert len(results) == 7 + len(conv2d.GRID_MODES)
     for name, figures in results.items():
         assert name in printed
         assert all(math.isfinite(v) and v > 0 for v in figures.values()), (name, figures)
-        _assert_written(table, "python -m benchmarks.conv2d", f"| {name} |")
         assert f"{figures['ratio']:.2f}x" in table.read_text()
+    rows = [f"| {name} |" for name in list(results)[:7]]
+    _assert_written(table, "python -m benchmarks.conv2d", *rows, "| MNIST 28x28x1 -> 32 |")
 
 
 @pytest.mark.slow

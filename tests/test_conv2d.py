@@ -1,6 +1,7 @@
 """Conv2D from the notes' formula vs a NumPy loop and keras.layers.Conv2D."""
 
 import itertools
+import re
 import warnings
 
 import keras
@@ -10,7 +11,8 @@ from keras import ops
 from sklearn.datasets import load_sample_image
 
 import custom_layers
-from custom_layers.layers import conv2d
+from custom_layers.layers import _conv_correlation, _conv_geometry
+from custom_layers.layers.conv2d_reference import conv2d_reference
 from recipes import backends
 from tests.helpers import (
     BACKEND,
@@ -24,27 +26,6 @@ from tests.helpers import (
 # ---------------------------------------------------------------- reference
 
 
-def _ref_conv2d(x, kernel, bias, strides, padding):
-    """The notes' Output[i, j] = Σ_{m,n} Input[i+m, j+n]·Kernel[m, n], literally,
-    with batch, channels, filters, stride, and Keras' "same" zeros."""
-    batch, height, width, channels = x.shape
-    kh, kw, _, filters = kernel.shape
-    sh, sw = strides
-    if padding == "same":
-        top, bottom = conv2d.same_padding(height, kh, sh)
-        left, right = conv2d.same_padding(width, kw, sw)
-        x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
-    out_h = (x.shape[1] - kh) // sh + 1
-    out_w = (x.shape[2] - kw) // sw + 1
-    out = np.zeros((batch, out_h, out_w, filters))
-    for b, i, j, k in itertools.product(range(batch), range(out_h), range(out_w), range(filters)):
-        total = bias[k]
-        for m, n, c in itertools.product(range(kh), range(kw), range(channels)):
-            total += x[b, i * sh + m, j * sw + n, c] * kernel[m, n, c, k]
-        out[b, i, j, k] = total
-    return out
-
-
 def _ref_gradients(x, kernel, upstream, strides, padding):
     """∂/∂Input and ∂/∂Kernel of Σ Output·upstream, from the same formula:
     each kernel offset (m, n) pairs Input[i·s + m, j·s + n] with Output[i, j]."""
@@ -53,8 +34,8 @@ def _ref_gradients(x, kernel, upstream, strides, padding):
     height, width = x.shape[1:3]
     top = left = 0
     if padding == "same":
-        top, bottom = conv2d.same_padding(x.shape[1], kh, sh)
-        left, right = conv2d.same_padding(x.shape[2], kw, sw)
+        top, bottom = _conv_geometry.same_padding(x.shape[1], kh, sh)
+        left, right = _conv_geometry.same_padding(x.shape[2], kw, sw)
         x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
     out_h, out_w = upstream.shape[1:3]
     d_x, d_kernel = np.zeros_like(x), np.zeros(kernel.shape)
@@ -98,6 +79,46 @@ def _value_and_grads(layer, x, upstream):
 # ------------------------------------------------------------------- values
 
 
+@pytest.mark.usefixtures("float64")
+@pytest.mark.parametrize(
+    ("shape", "kernel_shape", "strides", "padding", "dilation", "groups"),
+    [
+        ((2, 7, 8, 3), (3, 3, 3, 4), 1, "valid", 1, 1),
+        ((1, 7, 6, 2), (2, 3, 2, 3), (2, 1), "same", 1, 1),  # 1 zero on the rows: after
+        ((2, 8, 7, 4), (3, 2, 4, 2), 1, "same", (2, 3), 1),  # 3 zeros on the columns
+        ((1, 6, 7, 6), (3, 3, 2, 6), 2, "same", 1, 3),
+        ((2, 9, 8, 4), (2, 3, 1, 4), 1, "valid", 2, 4),
+        ((1, 5, 5, 2), (1, 1, 2, 2), 3, "same", 1, 1),  # stride above the kernel
+    ],
+)
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_the_reference_loop_equals_keras_ops_conv(
+    shape, kernel_shape, strides, padding, dilation, groups, data_format
+):
+    # The reference the other tests hold the layer to is itself held to the
+    # backend's convolution (plus the bias), in float64.
+    rng = np.random.default_rng(sum(shape))
+    x, kernel = rng.standard_normal(shape), rng.standard_normal(kernel_shape)
+    bias = rng.standard_normal(kernel_shape[-1])
+    want = ops.convert_to_numpy(
+        ops.conv(x, kernel, strides, padding, "channels_last", dilation) + bias
+    )
+    first = data_format == "channels_first"
+    got = conv2d_reference(
+        np.transpose(x, (0, 3, 1, 2)) if first else x,
+        kernel,
+        bias,
+        strides,
+        padding,
+        dilation,
+        groups,
+        data_format,
+    )
+    np.testing.assert_allclose(
+        np.transpose(got, (0, 2, 3, 1)) if first else got, want, rtol=1e-12, atol=1e-12
+    )
+
+
 @pytest.mark.parametrize(
     ("shape", "kernel_size", "strides", "padding"),
     [
@@ -115,7 +136,7 @@ def test_matches_the_notes_formula_as_a_numpy_loop(shape, kernel_size, strides, 
     )
     out = np.asarray(layer(x))
     kernel, bias = layer.get_weights()
-    ref = _ref_conv2d(x.astype("float64"), kernel, bias, strides, padding)
+    ref = conv2d_reference(x, kernel, bias, strides, padding)
     assert out.shape == ref.shape
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
 
@@ -172,7 +193,8 @@ def test_values_and_gradients_match_keras_conv2d(size, kernel, stride, padding, 
 
 @pytest.mark.usefixtures("float64")
 @pytest.mark.parametrize(
-    "method", [conv2d._input_gradient_by_phases, conv2d._input_gradient_by_windows]
+    "method",
+    [_conv_correlation._input_gradient_by_phases, _conv_correlation._input_gradient_by_windows],
 )
 @pytest.mark.parametrize(
     ("shape", "kernel_size", "strides", "padding"),
@@ -191,7 +213,7 @@ def test_both_input_gradient_methods_match_the_formula(
     rng = np.random.default_rng(5)
     x = rng.standard_normal(shape)
     kernel = rng.standard_normal((*kernel_size, shape[-1], 5))
-    geometry = conv2d._Geometry(shape[1:3], kernel_size, strides, padding)
+    geometry = _conv_geometry.Geometry(shape[1:3], kernel_size, strides, padding)
     upstream = rng.standard_normal((shape[0], *geometry.out_hw, 5))
     d_x, _ = _ref_gradients(x, kernel, upstream, strides, padding)
     got = method(ops.convert_to_tensor(upstream), ops.convert_to_tensor(kernel), geometry)
@@ -215,22 +237,22 @@ def test_both_window_layouts_match_the_formula(
 ):
     # Few channels get their windows as columns, more as rows; force each on
     # every shape: values and all gradients must be the formula's.
-    monkeypatch.setattr(conv2d, "MAX_CHANNELS_FOR_COLUMNS", 99 if columns else 0)
+    monkeypatch.setattr(_conv_geometry, "MAX_CHANNELS_FOR_COLUMNS", 99 if columns else 0)
     rng = np.random.default_rng(9)
     x = rng.standard_normal(shape)
     kernel = rng.standard_normal((*kernel_size, shape[-1], 4))
     bias = rng.standard_normal(4) if with_bias else np.zeros(4)
-    geometry = conv2d._Geometry(shape[1:3], kernel_size, strides, padding)
+    geometry = _conv_geometry.Geometry(shape[1:3], kernel_size, strides, padding)
     assert geometry.windows_as_columns(shape[-1]) is columns
     upstream = rng.standard_normal((shape[0], *geometry.out_hw, 4))
     variables = [x, kernel, bias] if with_bias else [x, kernel]
 
     def y(x, kernel, bias=None):
-        return conv2d.correlate(x, kernel, bias, geometry)
+        return _conv_correlation.correlate(x, kernel, bias, geometry)
 
     value, grads = gradients(y, *variables, upstream=upstream)
     np.testing.assert_allclose(
-        value, _ref_conv2d(x, kernel, bias, strides, padding), rtol=1e-10, atol=1e-10
+        value, conv2d_reference(x, kernel, bias, strides, padding), rtol=1e-10, atol=1e-10
     )
     references = _ref_gradients(x, kernel, upstream, strides, padding)
     if with_bias:
@@ -248,7 +270,7 @@ def test_one_layer_serves_every_batch_size_including_empty(channels):
     rng = np.random.default_rng(channels)
     for batch in (1, 5, 2, 0, 3):
         x = rng.standard_normal((batch, 9, 8, channels)).astype("float32")
-        want = _ref_conv2d(x.astype("float64"), kernel, bias, (1, 1), "same")
+        want = conv2d_reference(x, kernel, bias, (1, 1), "same")
         np.testing.assert_allclose(layer(x), want, rtol=1e-5, atol=1e-5)
     empty = np.zeros((0, 9, 8, channels), "float32")
     _, (d_x, d_kernel, d_bias) = layer_gradients(layer, empty, np.ones((0, 9, 8, 4), "float32"))
@@ -263,14 +285,16 @@ def test_input_and_kernel_gradients_vs_finite_differences():
     x = rng.standard_normal((1, 6, 5, 2))
     kernel = rng.standard_normal((3, 2, 2, 3))
     bias = rng.standard_normal(3)
-    geometry = conv2d._Geometry((6, 5), (3, 2), (2, 2), "same")
+    geometry = _conv_geometry.Geometry((6, 5), (3, 2), (2, 2), "same")
     upstream = rng.standard_normal((1, 3, 3, 3))
 
     def loss(x_, kernel_):
-        return float(np.sum(_ref_conv2d(x_, kernel_, bias, (2, 2), "same") * upstream))
+        return float(np.sum(conv2d_reference(x_, kernel_, bias, (2, 2), "same") * upstream))
 
     _, (d_x, d_kernel) = gradients(
-        lambda x_, kernel_: conv2d.correlate(x_, kernel_, bias, geometry) * upstream, x, kernel
+        lambda x_, kernel_: _conv_correlation.correlate(x_, kernel_, bias, geometry) * upstream,
+        x,
+        kernel,
     )
     h = 1e-6
     for array, analytic, is_x in ((x, d_x, True), (kernel, d_kernel, False)):
@@ -289,7 +313,7 @@ def test_input_and_kernel_gradients_vs_finite_differences():
     [(5, 2, 1, (0, 1)), (6, 3, 2, (0, 1)), (7, 3, 2, (1, 1)), (8, 4, 3, (1, 1)), (4, 1, 2, (0, 0))],
 )
 def test_same_padding_puts_the_odd_zero_after(n, k, s, expected):
-    assert conv2d.same_padding(n, k, s) == expected
+    assert _conv_geometry.same_padding(n, k, s) == expected
 
 
 # ------------------------------------------------------------ the notes' use
@@ -367,16 +391,16 @@ def test_small_cnn_trains_with_the_builtin_for_50_steps():
 
 def test_layers_of_one_configuration_share_one_geometry():
     x = np.ones((2, 9, 9, 3), "float32")
-    conv2d._geometry.cache_clear()
+    _conv_geometry.geometry_of.cache_clear()
     first, same = custom_layers.Conv2D(4, 3, strides=2), custom_layers.Conv2D(7, 3, strides=2)
     first(x)
     same(x)  # other filters, same input size, kernel, stride and channels
-    info = conv2d._geometry.cache_info()
+    info = _conv_geometry.geometry_of.cache_info()
     assert (info.misses, info.hits) == (1, 1)
     custom_layers.Conv2D(4, 3, strides=2)(x[..., :2])  # 2 channels: traces of its own
     custom_layers.Conv2D(6, 3, strides=2, groups=3)(x)  # and so do 3 groups
     custom_layers.Conv2D(4, 3, strides=1)(x)
-    assert conv2d._geometry.cache_info().misses == 4
+    assert _conv_geometry.geometry_of.cache_info().misses == 4
     # sharing changes no value
     np.testing.assert_allclose(
         ops.convert_to_numpy(same(x)),
@@ -410,10 +434,10 @@ def test_graphs_compile_the_data_movement_and_eager_calls_run_it_op_by_op(
     )
     layer.build(x.shape)
     upstream = rng.standard_normal(layer.compute_output_shape(x.shape)).astype("float32")
-    conv2d._geometry.cache_clear()
+    _conv_geometry.geometry_of.cache_clear()
     eager = layer_gradients(layer, x, upstream)
     geometry = layer._geometry_for(*x.shape[1:])  # the layer's, from the cache
-    assert conv2d._geometry.cache_info().misses == 1  # the one the eager call made
+    assert _conv_geometry.geometry_of.cache_info().misses == 1  # the one the eager call made
     helpers = {
         name: getattr(geometry, name) for name in ("shifted_planes", "col2im", "grouped_col2im")
     }
@@ -586,3 +610,71 @@ def test_unknown_height_and_width_in_a_tf_function_raise_value_error():
     )
     with pytest.raises(ValueError, match=r"known input height and width"):
         dynamic.get_concrete_function()
+
+
+# ---------------------------------------------------------- no built-in op
+
+
+def _convolution_ops(layer, x):
+    """The convolution ops in the traced forward and backward pass of
+    ``layer`` on ``x``: TensorFlow's graph and every function it calls (the
+    XLA-compiled helpers), or the jaxpr of JAX's value and gradient."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function
+        def step(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                total = tf.reduce_sum(layer(x))
+            return tape.gradient(total, [x, *layer.trainable_weights])
+
+        graph = step.get_concrete_function(tf.TensorSpec(x.shape, x.dtype)).graph.as_graph_def()
+        nodes = [*graph.node, *(n for f in graph.library.function for n in f.node_def)]
+        return sorted({node.op for node in nodes if re.search(r"Conv\dD|Conv2d", node.op)})
+    import jax
+
+    def loss(x, weights):
+        values, _ = layer.stateless_call(weights, [], x)
+        return jax.numpy.sum(values)
+
+    jaxpr = jax.make_jaxpr(jax.value_and_grad(loss, argnums=(0, 1)))(
+        x, [w.value for w in layer.trainable_weights]
+    )
+    names = {str(equation.primitive) for equation in _equations(jaxpr.jaxpr)}
+    return sorted(name for name in names if name.startswith("conv_general"))
+
+
+def _equations(jaxpr):
+    """Every equation of a jaxpr, those of its sub-jaxprs (jit, custom_vjp) too."""
+    from jax.extend import core
+
+    for equation in jaxpr.eqns:
+        yield equation
+        for param in equation.params.values():
+            for sub in param if isinstance(param, (list, tuple)) else [param]:
+                if isinstance(sub, core.ClosedJaxpr):
+                    yield from _equations(sub.jaxpr)
+                elif isinstance(sub, core.Jaxpr):
+                    yield from _equations(sub)
+
+
+@pytest.mark.parametrize(
+    "shape, arguments",
+    [
+        ((2, 9, 9, 3), dict(filters=4, kernel_size=3, padding="same")),  # column windows
+        ((2, 9, 9, 6), dict(filters=4, kernel_size=3, strides=2)),  # row windows, phases
+        ((2, 9, 9, 6), dict(filters=4, kernel_size=3, dilation_rate=2, groups=2)),
+        ((2, 6, 9, 9), dict(filters=4, kernel_size=(2, 3), data_format="channels_first")),
+    ],
+)
+def test_no_built_in_convolution_in_the_traced_passes(shape, arguments):
+    """The sum is the notes' formula, never the backend's convolution: the
+    traced forward and backward passes hold no convolution op, where the
+    same check finds one in keras.layers.Conv2D's."""
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    ours, keras_twin = custom_layers.Conv2D(**arguments), keras.layers.Conv2D(**arguments)
+    for layer in (ours, keras_twin):
+        layer.build(shape)
+    assert _convolution_ops(keras_twin, ops.convert_to_tensor(x)), "the check sees no op at all"
+    assert _convolution_ops(ours, ops.convert_to_tensor(x)) == []

@@ -5,10 +5,10 @@ The generalised formula the layer implements:
     Output[b, i, j, k] = Σ_{m,n,c} Input[b, i·s_h + m·d_h, j·s_w + n·d_w, g(k)·C/G + c]
                                    ·Kernel[m, n, c, k] + bias[k]
 
-with g(k) = ⌊k / (K/G)⌋ the group of filter k. Checked against a NumPy loop
-of it (float64), against keras.layers.Conv2D (values and every gradient), by
-finite differences, and on each internal path (both input-gradient methods,
-both window layouts).
+with g(k) = ⌊k / (K/G)⌋ the group of filter k. Checked against the package's
+NumPy loop of it (``conv2d_reference``, float64), against keras.layers.Conv2D
+(values and every gradient), by finite differences, and on each internal
+path (both input-gradient methods, both window layouts).
 """
 
 import itertools
@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 import custom_layers
-from custom_layers.layers import conv2d
+from custom_layers.layers import _conv_correlation, _conv_geometry
+from custom_layers.layers.conv2d_reference import conv2d_reference
 from recipes import backends
 from tests.helpers import (
     TRAJECTORY_TOL,
@@ -47,34 +48,7 @@ def _padded(x, kernel_hw, strides, dilation, padding):
     return np.pad(x, ((0, 0), *pads, (0, 0))), pads[0][0], pads[1][0]
 
 
-def _out_hw(padded_hw, kernel_hw, strides, dilation):
-    return tuple(
-        (n - (k - 1) * d - 1) // s + 1
-        for n, k, s, d in zip(padded_hw, kernel_hw, strides, dilation, strict=True)
-    )
-
-
-def _ref_conv2d(x, kernel, bias, strides, dilation, groups, padding):
-    """The generalised formula, one output at a time (channels-last)."""
-    strides, dilation = _pairs(strides, dilation)
-    kh, kw, per_group_c, filters = kernel.shape
-    x, _, _ = _padded(x, (kh, kw), strides, dilation, padding)
-    out_h, out_w = _out_hw(x.shape[1:3], (kh, kw), strides, dilation)
-    per_group_k = filters // groups
-    out = np.zeros((x.shape[0], out_h, out_w, filters))
-    for b, i, j, k in itertools.product(
-        range(x.shape[0]), range(out_h), range(out_w), range(filters)
-    ):
-        rows = i * strides[0] + np.arange(kh) * dilation[0]  # i·s + m·d
-        cols = j * strides[1] + np.arange(kw) * dilation[1]  # j·s + n·d
-        group = k // per_group_k
-        channels = group * per_group_c + np.arange(per_group_c)  # g(k)·C/G + c
-        window = x[b][np.ix_(rows, cols, channels)]
-        out[b, i, j, k] = np.sum(window * kernel[:, :, :, k]) + bias[k]
-    return out
-
-
-def _ref_gradients(x, kernel, upstream, strides, dilation, groups, padding):
+def _ref_gradients(x, kernel, upstream, strides, padding, dilation, groups):
     """∂/∂Input and ∂/∂Kernel of Σ Output·upstream: kernel offset (m, n) of
     group g pairs Input[i·s + m·d, j·s + n·d, channels of g] with
     Output[i, j, filters of g]."""
@@ -104,15 +78,16 @@ def _to_last(a):
 
 
 def test_the_reference_loop_reduces_to_the_plain_formula():
-    # d = 1, G = 1: the loop must be the existing test's plain reference.
-    from tests.test_conv2d import _ref_conv2d as plain
-
+    # One image, channel and filter, no stride, dilation or padding: the
+    # package's loop must be the notes' Output[i, j] = Σ_{m,n} Input[i+m, j+n]·Kernel[m, n].
     rng = np.random.default_rng(0)
-    x, kernel, bias = (rng.standard_normal(s) for s in ((2, 7, 6, 3), (3, 2, 3, 4), (4,)))
-    for strides, padding in (((1, 1), "same"), ((2, 3), "valid"), ((3, 2), "same")):
-        want = plain(x, kernel, bias, strides, padding)
-        got = _ref_conv2d(x, kernel, bias, strides, 1, 1, padding)
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    image, kernel = rng.standard_normal((7, 6)), rng.standard_normal((3, 2))
+    got = conv2d_reference(image[None, :, :, None], kernel[:, :, None, None])[0, :, :, 0]
+    want = np.zeros((5, 5))
+    for i, j in itertools.product(range(5), range(5)):
+        for m, n in itertools.product(range(3), range(2)):
+            want[i, j] += image[i + m, j + n] * kernel[m, n]
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 # ------------------------------------------------------- vs keras.layers.Conv2D
@@ -187,10 +162,10 @@ def test_values_and_gradients_match_keras_conv2d(
 
     # ... and both equal the formula
     kernel_values, bias_values = (w.astype("float64") for w in custom.get_weights())
-    args = (custom.strides, custom.dilation_rate, groups, padding)
+    args = (custom.strides, padding, custom.dilation_rate, groups)
     x64 = x.astype("float64")
     d_x, d_kernel = _ref_gradients(x64, kernel_values, upstream.astype("float64"), *args)
-    references = (_ref_conv2d(x64, kernel_values, bias_values, *args), d_x, d_kernel)
+    references = (conv2d_reference(x64, kernel_values, bias_values, *args), d_x, d_kernel)
     for name, a, b in zip(("output", "d_input", "d_kernel"), ours, references, strict=False):
         np.testing.assert_allclose(a, b, **tolerance, err_msg=f"{name} vs the formula")
 
@@ -229,26 +204,28 @@ def test_every_path_matches_the_formula(
 ):
     # The layer picks the window layout by the channels per group and the
     # input-gradient method by the values each moves; force each here.
-    monkeypatch.setattr(conv2d, "MAX_CHANNELS_FOR_COLUMNS", 99 if columns else 0)
+    monkeypatch.setattr(_conv_geometry, "MAX_CHANNELS_FOR_COLUMNS", 99 if columns else 0)
     monkeypatch.setattr(
-        conv2d._Geometry, "input_gradient_by_windows", lambda self, c, k: by_windows
+        _conv_geometry.Geometry, "input_gradient_by_windows", lambda self, c, k: by_windows
     )
     rng = np.random.default_rng(11)
     filters = 2 * groups
     x = rng.standard_normal(shape)
     kernel = rng.standard_normal((*kernel_size, shape[-1] // groups, filters))
     bias = rng.standard_normal(filters) if with_bias else np.zeros(filters)
-    geometry = conv2d._Geometry(shape[1:3], kernel_size, strides, padding, dilation)
+    geometry = _conv_geometry.Geometry(shape[1:3], kernel_size, strides, padding, dilation)
     assert geometry.windows_as_columns(shape[-1] // groups) is columns
     upstream = rng.standard_normal((shape[0], *geometry.out_hw, filters))
     variables = [x, kernel, bias] if with_bias else [x, kernel]
 
     def y(x, kernel, bias=None):
-        return conv2d.correlate(x, kernel, bias, geometry, groups)
+        return _conv_correlation.correlate(x, kernel, bias, geometry, groups)
 
     value, grads = gradients(y, *variables, upstream=upstream)
-    args = (strides, dilation, groups, padding)
-    np.testing.assert_allclose(value, _ref_conv2d(x, kernel, bias, *args), rtol=1e-10, atol=1e-10)
+    args = (strides, padding, dilation, groups)
+    np.testing.assert_allclose(
+        value, conv2d_reference(x, kernel, bias, *args), rtol=1e-10, atol=1e-10
+    )
     references = _ref_gradients(x, kernel, upstream, *args)
     if with_bias:
         references += (upstream.sum((0, 1, 2)),)
@@ -262,15 +239,15 @@ def test_gradients_vs_finite_differences():
     x = rng.standard_normal((1, 6, 6, 4))
     kernel = rng.standard_normal((2, 2, 2, 4))  # 2 groups of 2 channels, 2 filters each
     bias = rng.standard_normal(4)
-    args = ((1, 1), (2, 2), 2, "same")
-    geometry = conv2d._Geometry((6, 6), (2, 2), (1, 1), "same", (2, 2))
+    args = ((1, 1), "same", (2, 2), 2)
+    geometry = _conv_geometry.Geometry((6, 6), (2, 2), (1, 1), "same", (2, 2))
     upstream = rng.standard_normal((1, 6, 6, 4))
 
     def loss(x_, kernel_, bias_):
-        return float(np.sum(_ref_conv2d(x_, kernel_, bias_, *args) * upstream))
+        return float(np.sum(conv2d_reference(x_, kernel_, bias_, *args) * upstream))
 
     _, analytic = gradients(
-        lambda *v: conv2d.correlate(*v, geometry, 2) * upstream, x, kernel, bias
+        lambda *v: _conv_correlation.correlate(*v, geometry, 2) * upstream, x, kernel, bias
     )
     h = 1e-6
     values = [x, kernel, bias]
@@ -293,8 +270,10 @@ def test_same_padding_counts_the_dilated_extent(n, k, s, d):
     x = np.zeros((1, n, n, 1))
     _, top, _ = _padded(x, (k, k), (s, s), (d, d), "same")
     total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
-    assert conv2d.same_padding(n, k, s, d) == (top, total - top)
-    assert conv2d.output_length(n, k, s, "valid", d) == max((n - (k - 1) * d - 1) // s + 1, 0)
+    assert _conv_geometry.same_padding(n, k, s, d) == (top, total - top)
+    assert _conv_geometry.output_length(n, k, s, "valid", d) == max(
+        (n - (k - 1) * d - 1) // s + 1, 0
+    )
 
 
 @pytest.mark.parametrize("channels", [4, 12])  # per group 2 (columns) and 6 (rows)
@@ -307,7 +286,7 @@ def test_grouped_layer_serves_every_batch_size_including_empty(channels):
     rng = np.random.default_rng(channels)
     for batch in (1, 3, 0, 2):
         x = rng.standard_normal((batch, 7, 6, channels)).astype("float32")
-        want = _ref_conv2d(x.astype("float64"), kernel, bias, 1, 2, 2, "same")
+        want = conv2d_reference(x, kernel, bias, 1, "same", 2, 2)
         np.testing.assert_allclose(layer(x), want, rtol=1e-5, atol=1e-5)
     empty = np.zeros((0, 7, 6, channels), "float32")
     _, (d_x, d_kernel, d_bias) = layer_gradients(layer, empty, np.ones((0, 7, 6, 4), "float32"))
