@@ -42,8 +42,8 @@ def real_in_range(name, value, low, high, *, low_open=False, high_open=False):
     below = low is not None and (value <= low if low_open else value < low)
     above = high is not None and (value >= high if high_open else value > high)
     if below or above:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
+        left = "(" if low_open or low is None else "["  # an infinite end is never in
+        right = ")" if high_open or high is None else "]"
         low_text = "-inf" if low is None else low
         high_text = "inf" if high is None else high
         _fail(name, value, f"in {left}{low_text}, {high_text}{right}")

@@ -106,3 +106,39 @@ def test_a_benchmark_command_keeps_the_console_clean(tmp_path):
     said = result.stdout + result.stderr
     assert not _FRAMEWORK_LOG.findall(said), said
     assert "throughput ratio" in result.stdout and table.is_file()
+
+
+_KNOWN = "optimizers.py::Adam.get_config::drop 'epsilon_placement'"
+
+
+def test_mutation_finds_the_mutants_it_names_and_applies_them():
+    from benchmarks import mutation
+
+    found = {m.id: m for m in mutation.mutants(["optimizers.py"])}
+    assert {m.operator for m in found.values()} >= {"config", "argument", "raise", "constant"}
+    mutant = found[_KNOWN]
+    source = (mutation.ROOT / "custom_layers" / "optimizers.py").read_bytes()
+    mutated = mutant.apply(source).decode()
+    compile(mutated, "optimizers.py", "exec")
+    assert mutated.count('"epsilon_placement": self.epsilon_placement') == 0
+    # an argument stored in __init__ replaced by its default
+    stored = found["optimizers.py::Adam.__init__::self.beta_1 = 0.9"]
+    assert "self.beta_1 = 0.9" in stored.apply(source).decode()
+    for known in mutation.EQUIVALENT:  # every equivalent mutant still exists
+        assert known.split("::")[0] in mutation.TARGETS, known
+
+
+@pytest.mark.slow  # two pytest processes on a copy of the project
+def test_mutation_run_kills_a_known_mutant_and_writes_its_table(tmp_path):
+    from benchmarks import mutation
+
+    table = tmp_path / "mutation.md"
+    argv = ["--match", _KNOWN, "--tests", "tests/test_config_round_trips.py"]
+    result = mutation.main([*argv, "--table", str(table), "--timeout", "120"])
+    ((mutant, status, _),) = result["results"].values()
+    assert mutant.id == _KNOWN and status == "killed"
+    assert result["summary"]["score"] == 1.0
+    _assert_written(table, "python -m benchmarks.mutation", "| `optimizers.py` | 1 | 1 | 0 | 0 |")
+    assert (mutation.ROOT / "custom_layers" / "optimizers.py").read_text().count(
+        '"epsilon_placement": self.epsilon_placement'
+    ) == 1  # the working tree is untouched

@@ -13,13 +13,14 @@ import textwrap
 
 import pytest
 
-from tests import test_conv2d, test_optimizer_state, test_serialization
+from tests import test_conv2d, test_optimizer_state, test_reload_trains_on, test_serialization
 from tests.helpers import run_in_fresh_python
 
 CHECKS = {
     "every custom object": test_serialization.saved_every_custom_object,
     "a user's subclass": test_serialization.saved_user_subclass,
     "optimizer state": test_optimizer_state.saved_states,
+    "training on after a reload": test_reload_trains_on.saved_mid_training,
     "custom Conv2D": test_conv2d.saved_cnn,
     "whole-model XLA training": test_conv2d.whole_xla_training,
 }
