@@ -33,6 +33,12 @@ def _refuse(message, ok, values):
         raise ValueError(f"{message} Received: {bad.size} such labels, e.g. {bad.flat[0].item()!r}")
 
 
+def _refused_or_zero(message, dtype, ok, values):
+    """``_refuse``, then a zero of ``dtype`` for a callback that must return a value."""
+    _refuse(message, ok, values)
+    return np.zeros((), dtype)
+
+
 def _is_jax_tracer(x):
     import jax
 
@@ -48,11 +54,19 @@ def check_labels(ok, message, values):
       the number of bad labels and the first one.
     - Inside a ``tf.function`` (TensorFlow's compiled ``fit``): a
       ``tf.debugging.Assert`` with ``message`` and the labels; training stops
-      with ``InvalidArgumentError``.
+      with ``InvalidArgumentError``. A step with good labels pays for one
+      reduction of ``ok`` and a branch not taken.
     - Inside ``jax.jit`` (JAX's compiled ``fit``) or any JAX trace without
-      concrete labels: a host callback that runs the eager check on the
-      step's actual labels; its ``ValueError`` stops the step and comes back
-      as ``JaxRuntimeError`` whose message carries the eager one.
+      concrete labels: ``all(ok)`` is computed in the compiled step, and only
+      when it is false does the step call back to the host, where the eager
+      check runs on the step's actual labels; its ``ValueError`` fails the
+      step, and comes back with the eager message as ``JaxRuntimeError``
+      where the step's results are read, or as XLA's ``ValueError`` where
+      ``fit`` dispatches the next step first. A step with good labels never
+      leaves the device. Under
+      ``vmap`` the batched condition calls back on every step (JAX runs both
+      branches of a batched ``cond``); the eager check then finds the bad
+      labels itself.
 
     Returns ``values``; inside a ``tf.function`` as a tensor available only
     once the assertion has passed, so that what is computed from the
@@ -73,10 +87,24 @@ def check_labels(ok, message, values):
     elif backend == "jax" and _is_jax_tracer(ok):
         import jax
 
-        # A debug callback is kept under jit, grad and vmap (it is not dead
-        # code: it has an effect), and an exception it raises fails the step.
-        jax.debug.callback(functools.partial(_refuse, message), ok, values)
-        return values
+        # A callback with an effect (jax.debug.callback, io_callback) makes
+        # every step wait on the host, taken or not; a pure one inside a cond
+        # reaches the host only on the branch with a bad label. A pure
+        # callback is dead code unless its result is used: the labels
+        # returned are values + its result, a zero, once it has passed.
+        zero = jax.ShapeDtypeStruct((), values.dtype)
+        checked = functools.partial(_refused_or_zero, message, zero.dtype)
+        ok, labels = jax.lax.stop_gradient((ok, values))  # the check carries no tangents
+        passed = jax.lax.cond(
+            ops.all(ok),
+            lambda ok, labels: ops.zeros((), zero.dtype),
+            lambda ok, labels: jax.pure_callback(
+                checked, zero, ok, labels, vmap_method="sequential"
+            ),
+            ok,
+            labels,
+        )
+        return values + passed
     _refuse(message, ops.convert_to_numpy(ok), ops.convert_to_numpy(values))
     return values
 

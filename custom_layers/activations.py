@@ -246,10 +246,15 @@ def sigmoid(z):
     return _sigmoid(ops.convert_to_tensor(z))
 
 
+def _sigmoid_value(z):
+    """σ(z) in the form that never overflows, without a gradient of its own."""
+    e = ops.exp(-ops.abs(z))  # in (0, 1]: never overflows
+    return ops.where(ops.greater_equal(z, 0), 1 / (1 + e), e / (1 + e))
+
+
 @ops.custom_gradient
 def _sigmoid(z):
-    e = ops.exp(-ops.abs(z))  # in (0, 1]: never overflows
-    s = ops.where(ops.greater_equal(z, 0), 1 / (1 + e), e / (1 + e))
+    s = _sigmoid_value(z)
 
     def grad(*args, upstream=None):
         upstream = args[0] if upstream is None else upstream
@@ -409,7 +414,8 @@ def _softplus(x):
 
     def grad(*args, upstream=None):
         upstream = args[0] if upstream is None else upstream
-        return upstream * sigmoid(x)
+        # σ(x) as a value: the backward pass needs no gradient of its own.
+        return upstream * _sigmoid_value(x)
 
     return y, grad
 

@@ -86,9 +86,15 @@ def log_softmax(z, axis=-1):
     The max is subtracted before exponentiating, so no e^z overflows and
     the log never sees 0.
     """
-    z_max = ops.stop_gradient(ops.max(z, axis=axis, keepdims=True))
-    shifted = z - z_max
-    return shifted - ops.log(ops.sum(ops.exp(shifted), axis=axis, keepdims=True))
+    shifted, log_sum = _log_sum_exp(z, axis, keepdims=True)
+    return shifted - log_sum
+
+
+def _log_sum_exp(z, axis, keepdims):
+    """The two terms of log(a_j) = (z_j − max z) − log Σ_k e^(z_k − max z):
+    the shifted logits, and the log of the sum (``keepdims`` as in ``ops.sum``)."""
+    shifted = z - ops.stop_gradient(ops.max(z, axis=axis, keepdims=True))
+    return shifted, ops.log(ops.sum(ops.exp(shifted), axis=axis, keepdims=keepdims))
 
 
 def naive_sigmoid(z):
@@ -249,7 +255,8 @@ def naive_categorical_crossentropy(y_true, y_pred, from_logits=False):
 
 
 def _sparse_log_probabilities(a, axis):
-    """log(a_j) for sparse CE on probabilities, clipped and renormalised.
+    """For sparse CE on probabilities: log(a_j) = shifted_j − log_sum, a
+    clipped and renormalised, as the pair ``_log_sum_exp`` returns.
 
     Keras' backends do the two steps in different orders, which agree in
     value but not in gradient where a_j < ε: TensorFlow clips a, then its
@@ -260,8 +267,9 @@ def _sparse_log_probabilities(a, axis):
     """
     eps = _epsilon()
     if _backend.sparse_ce_clips_first():
-        return log_softmax(ops.log(ops.clip(a, eps, 1 - eps)), axis=axis)
-    return ops.log(ops.clip(a / ops.sum(a, axis=axis, keepdims=True), eps, 1 - eps))
+        return _log_sum_exp(ops.log(ops.clip(a, eps, 1 - eps)), axis, keepdims=False)
+    log_a = ops.log(ops.clip(a / ops.sum(a, axis=axis, keepdims=True), eps, 1 - eps))
+    return log_a, 0.0
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
@@ -311,9 +319,9 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     ok = ops.logical_and(in_range, whole)
     if ignore_class is not None:
         ok = ops.logical_or(ok, ops.equal(labels, ignore_class))
-    # The ids the gather below reads come out of the check: inside a
-    # tf.function it runs after the check passed (an id out of range would
-    # otherwise stop the step at the gather, with TensorFlow's own message).
+    # The ids the loss reads come out of the check: inside a tf.function
+    # what picks the true class runs only after the check passed, so a bad
+    # id stops the step with this message and never feeds the loss.
     y_true = _backend.check_labels(
         ok, f"Class ids must be whole numbers in [0, {classes}).", y_true
     )
@@ -322,12 +330,18 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
         valid = ops.not_equal(labels, ignore_class)
         labels = ops.where(valid, labels, 0)
     if from_logits:
-        log_a = log_softmax(y_pred, axis=axis)
+        shifted, log_sum = _log_sum_exp(y_pred, axis, keepdims=False)
     else:
-        log_a = _sparse_log_probabilities(y_pred, axis)
-    # The indicator 1{y = j} selects entry c along the class axis; gathering it is the same sum.
-    picked = ops.take_along_axis(log_a, ops.expand_dims(labels, axis), axis=axis)
-    loss = -ops.squeeze(picked, axis)
+        shifted, log_sum = _sparse_log_probabilities(y_pred, axis)
+    # −log a_c = log_sum − shifted_c, shifted_c picked by the notes' sum over
+    # j of 1{y = j}·shifted_j: the indicator compares each class id with
+    # 0..N−1, and a select stands in for the product, so that a −inf in
+    # another class cannot give 0·(−inf) = NaN. A few ops to trace, where a
+    # gather along the class axis and its gradient take a hundred.
+    indicator = ops.equal(ops.expand_dims(labels, -1), ops.arange(classes, dtype=labels.dtype))
+    if axis != len(y_pred.shape) - 1:
+        indicator = ops.moveaxis(indicator, -1, axis)
+    loss = log_sum - ops.sum(ops.where(indicator, shifted, 0.0), axis=axis)
     if ignore_class is not None:
         loss = ops.where(valid, loss, ops.zeros_like(loss))
     return loss

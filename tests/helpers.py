@@ -66,13 +66,16 @@ def sparse_from_dense(x):
 
 
 def compiled_check_error():
-    """The exception a failed runtime check inside a compiled ``fit`` raises:
-    TensorFlow's ``InvalidArgumentError`` (``tf.debugging.Assert``), JAX's
-    ``JaxRuntimeError`` (an error raised by a host callback)."""
+    """The exceptions a failed runtime check inside a compiled ``fit`` raises:
+    TensorFlow's ``InvalidArgumentError`` (``tf.debugging.Assert``); on JAX,
+    where the host callback's ``ValueError`` fails the step, that failure
+    comes back as ``JaxRuntimeError`` when ``fit`` reads the step's results,
+    or as XLA's ``ValueError`` when the next step is dispatched first. Each
+    carries our message."""
     if BACKEND == "jax":
         import jax
 
-        return jax.errors.JaxRuntimeError
+        return (jax.errors.JaxRuntimeError, ValueError)
     import tensorflow as tf
 
     return tf.errors.InvalidArgumentError

@@ -76,8 +76,9 @@ def _waits_for(op):
 @pytest.mark.parametrize("ignore_class", [None, 0])
 def test_in_a_compiled_step_class_ids_are_read_only_after_their_check(ignore_class):
     # Without the ordering, a class id out of range could stop the step at
-    # the gather that reads it, with TensorFlow's "indices[1,0] = 9 is not in
-    # [0, 3)" instead of our message: it happened under load.
+    # an op that reads it (a gather: TensorFlow's "indices[1,0] = 9 is not in
+    # [0, 3)" instead of our message; it happened under load), or feed the
+    # loss before the check has failed the step.
     import tensorflow as tf
 
     def loss(y, z):
@@ -89,9 +90,16 @@ def test_in_a_compiled_step_class_ids_are_read_only_after_their_check(ignore_cla
     graph_ops = step.graph.get_operations()
     # tf.debugging.Assert in a graph: an If op whose branch asserts
     (check,) = [op for op in graph_ops if op.name.endswith("AssertGuard")]
-    gathers = [op for op in graph_ops if op.type.startswith("Gather")]
-    assert gathers
-    for op in gathers:
+    # the ops that pick the true class by its id: gathers, or the indicator
+    # 1{y = j} as a comparison of the ids with 0..N-1
+    readers = [
+        op
+        for op in graph_ops
+        if op.type.startswith("Gather")
+        or (op.type == "Equal" and any(t.op.type == "Range" for t in op.inputs))
+    ]
+    assert readers
+    for op in readers:
         assert check in _waits_for(op), op.name
 
 

@@ -53,6 +53,24 @@ def test_mlp_benchmark_reports_a_ratio(capsys, tmp_path):
 
 
 @pytest.mark.slow
+def test_fit_cost_benchmark_writes_both_ratios_per_model(capsys, tmp_path):
+    from benchmarks import fit_cost
+
+    table = tmp_path / "fit-cost.md"
+    models = ["regression", "multi-class"]
+    argv = ["--repeats", "1", "--samples", "64", "--epochs", "1", "--models", *models]
+    result = fit_cost.main([*argv, "--table", str(table)])
+    printed = capsys.readouterr().out
+    assert list(result["models"]) == models
+    for name, figures in result["models"].items():
+        first, step = f"{figures['first']:.2f}x", f"{figures['step']:.2f}x"
+        assert name in printed and first in printed and step in printed
+        _assert_written(table, "python -m benchmarks.fit_cost", f"| {name} |", first, step)
+        seconds = [v for pair in figures["seconds"].values() for v in pair]
+        assert len(seconds) == 4 and all(math.isfinite(v) and v > 0 for v in seconds)
+
+
+@pytest.mark.slow
 def test_fidelity_table_meets_the_targets():
     """The printed figures, recomputed: every element-wise difference within
     the fidelity targets, and every Keras-ε optimizer twin on the built-in's
