@@ -48,6 +48,14 @@ def _adam():
     return custom_layers.Adam(0.003), keras.optimizers.Adam(0.003)
 
 
+def _from_logits(loss):
+    """The recipe's loss on logits: a factory of the custom one and Keras'."""
+    return lambda: (
+        getattr(custom_layers, loss)(from_logits=True),
+        getattr(keras.losses, loss)(from_logits=True),
+    )
+
+
 # name -> (build(layers), input shape, labels(rng, samples), (custom, built-in) optimizers,
 # (custom, built-in) losses), as each recipe compiles its twins.
 MODELS = {
@@ -63,50 +71,35 @@ MODELS = {
         (30,),
         _binary_labels,
         lambda: (custom_layers.GradientDescent(0.5), keras.optimizers.SGD(0.5)),
-        lambda: (
-            custom_layers.BinaryCrossentropy(from_logits=True),
-            keras.losses.BinaryCrossentropy(from_logits=True),
-        ),
+        _from_logits("BinaryCrossentropy"),
     ),
     "binary, network": (
         lambda layers: binary_classification.build_network(layers, 30),
         (30,),
         _binary_labels,
         _adam,
-        lambda: (
-            custom_layers.BinaryCrossentropy(from_logits=True),
-            keras.losses.BinaryCrossentropy(from_logits=True),
-        ),
+        _from_logits("BinaryCrossentropy"),
     ),
     "multi-class": (
         lambda layers: multiclass_classification.build_model(layers),
         (8, 8, 1),
         _sparse_labels,
         _adam,
-        lambda: (
-            custom_layers.SparseCategoricalCrossentropy(from_logits=True),
-            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        ),
+        _from_logits("SparseCategoricalCrossentropy"),
     ),
     "multi-label": (
         lambda layers: multiclass_classification.build_model(layers, classes=4),
         (8, 8, 1),
         lambda rng, samples: _binary_labels(rng, samples, 4),
         _adam,
-        lambda: (
-            custom_layers.BinaryCrossentropy(from_logits=True),
-            keras.losses.BinaryCrossentropy(from_logits=True),
-        ),
+        _from_logits("BinaryCrossentropy"),
     ),
     "cnn": (
         lambda layers: cnn_image_classification.build_model(layers),
         (28, 28, 1),
         _sparse_labels,
         _adam,
-        lambda: (
-            custom_layers.SparseCategoricalCrossentropy(from_logits=True),
-            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        ),
+        _from_logits("SparseCategoricalCrossentropy"),
     ),
 }
 
