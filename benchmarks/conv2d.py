@@ -318,7 +318,7 @@ def main(argv=None):
                 grid,
             )
         )
-    path = report.write(args.table, "python -m benchmarks.conv2d", sections)
+    path = report.write(args.table, report.command("benchmarks.conv2d", argv), sections)
     print(f"wrote {path}")
     return results
 

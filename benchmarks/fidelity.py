@@ -184,7 +184,7 @@ def main(argv=None):
         trajectories.append((f"`{name}`", f"{worst:.1e}"))
     path = report.write(
         args.table,
-        "python -m benchmarks.fidelity",
+        report.command("benchmarks.fidelity", argv),
         [
             ("Forward values and gradients", ["object", "forward", "gradient"], elementwise),
             (caption, ["optimizer", "max abs Δw"], trajectories),

@@ -184,7 +184,8 @@ def main(argv=None):
         print(f"{name:<17}{cells[0]:>24}{cells[1]:>7}{cells[2]:>18}{cells[3]:>7}")
         rows.append((name, *cells))
     caption = f"custom / built-in, {heading}"
-    path = report.write(args.table, "python -m benchmarks.fit_cost", [(caption, header, rows)])
+    command = report.command("benchmarks.fit_cost", argv)
+    path = report.write(args.table, command, [(caption, header, rows)])
     print(f"wrote {path}")
     return {"models": results, "path": path}
 

@@ -106,7 +106,7 @@ def main(argv=None):
     ]
     path = report.write(
         args.table,
-        "python -m benchmarks.mlp",
+        report.command("benchmarks.mlp", argv),
         [(caption, ["impl", "s/epoch", "samples/s", "ms/step"], rows)],
     )
     print(f"wrote {path}")

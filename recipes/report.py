@@ -7,6 +7,8 @@ import datetime
 import os
 import pathlib
 import platform
+import shlex
+import sys
 
 import keras
 
@@ -73,6 +75,13 @@ def render(command, sections):
     for caption, header, rows in sections:
         parts += [f"**{caption}**" if caption else "", markdown_table(header, rows)]
     return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def command(module, argv=None):
+    """The command line that ran ``python -m module``, with the flags it was
+    given (``argv``, or this process' own when None), for a table's heading."""
+    argv = sys.argv[1:] if argv is None else argv
+    return " ".join([f"python -m {module}", *map(shlex.quote, argv)])
 
 
 def write(path, command, sections):

@@ -102,9 +102,8 @@ def table_text(lines, argv):
                 rows.append((f"`{recipe}`", label, metric, f"{c} / {b}", fit))
         else:
             rows.append((f"`{recipe}`", model, metric, shown, f"{seconds:.3f} s"))
-    command = " ".join(["python -m recipes", *argv])
     header = ["recipe", "model", "metric", "custom / built-in", "fit s custom / built-in"]
-    return report.render(command, [("Test set", header, rows)])
+    return report.render(report.command("recipes", argv), [("Test set", header, rows)])
 
 
 def _options(argv):

@@ -4,6 +4,7 @@ never asserted: they belong to the printed table, not to the tests)."""
 import math
 import os
 import pathlib
+import shlex
 import subprocess
 import sys
 
@@ -27,7 +28,8 @@ def _assert_written(path, command, *cells):
 def test_conv2d_benchmark_prints_and_writes_every_row(capsys, tmp_path):
     table = tmp_path / "conv2d.md"
     argv = ["--repeats", "1", "--steps", "1", "--cnn-samples", "256", "--table", str(table)]
-    results = conv2d.main([*argv, "--grid", "MNIST 28x28x1"])  # one layer of the grid
+    argv += ["--grid", "MNIST 28x28x1"]  # one layer of the grid
+    results = conv2d.main(argv)
     printed = capsys.readouterr().out
     # (a) three rows, (b), (c), (d) dilated, (e) grouped; the grid layer in three modes
     assert len(results) == 7 + len(conv2d.GRID_MODES)
@@ -36,7 +38,8 @@ def test_conv2d_benchmark_prints_and_writes_every_row(capsys, tmp_path):
         assert all(math.isfinite(v) and v > 0 for v in figures.values()), (name, figures)
         assert f"{figures['ratio']:.2f}x" in table.read_text()
     rows = [f"| {name} |" for name in list(results)[:7]]
-    _assert_written(table, "python -m benchmarks.conv2d", *rows, "| MNIST 28x28x1 -> 32 |")
+    command = f"python -m benchmarks.conv2d {shlex.join(argv)}"  # the flags it ran with
+    _assert_written(table, command, *rows, "| MNIST 28x28x1 -> 32 |")
 
 
 @pytest.mark.slow
@@ -44,9 +47,11 @@ def test_mlp_benchmark_reports_a_ratio(capsys, tmp_path):
     from benchmarks import mlp
 
     table = tmp_path / "mlp.md"
-    result = mlp.main(["--repeats", "1", "--samples", "512", "--table", str(table)])
+    argv = ["--repeats", "1", "--samples", "512", "--table", str(table)]
+    result = mlp.main(argv)
     assert "ratio" in capsys.readouterr().out
-    _assert_written(table, "python -m benchmarks.mlp", f"{result['ratio']:.3f}x", "| custom |")
+    command = f"python -m benchmarks.mlp {shlex.join(argv)}"
+    _assert_written(table, command, f"{result['ratio']:.3f}x", "| custom |")
     assert set(result["seconds"]) == {"custom", "builtin"}
     assert all(math.isfinite(v) and v > 0 for v in result["seconds"].values())
     assert math.isfinite(result["ratio"]) and result["ratio"] > 0
@@ -59,13 +64,15 @@ def test_fit_cost_benchmark_writes_both_ratios_per_model(capsys, tmp_path):
     table = tmp_path / "fit-cost.md"
     models = ["regression", "multi-class"]
     argv = ["--repeats", "1", "--samples", "64", "--epochs", "1", "--models", *models]
-    result = fit_cost.main([*argv, "--table", str(table)])
+    argv += ["--table", str(table)]
+    result = fit_cost.main(argv)
     printed = capsys.readouterr().out
     assert list(result["models"]) == models
     for name, figures in result["models"].items():
         first, step = f"{figures['first']:.2f}x", f"{figures['step']:.2f}x"
         assert name in printed and first in printed and step in printed
-        _assert_written(table, "python -m benchmarks.fit_cost", f"| {name} |", first, step)
+        command = f"python -m benchmarks.fit_cost {shlex.join(argv)}"
+        _assert_written(table, command, f"| {name} |", first, step)
         seconds = [v for pair in figures["seconds"].values() for v in pair]
         assert len(seconds) == 4 and all(math.isfinite(v) and v > 0 for v in seconds)
 
@@ -93,10 +100,12 @@ def test_fidelity_writes_the_table_it_prints(capsys, tmp_path):
     from benchmarks import fidelity
 
     table = tmp_path / "fidelity.md"
-    result = fidelity.main(["--steps", "8", "--table", str(table)])
+    argv = ["--steps", "8", "--table", str(table)]
+    result = fidelity.main(argv)
     printed = capsys.readouterr().out
     name, forward, gradient = result["elementwise"][0]
-    _assert_written(table, "python -m benchmarks.fidelity", f"| {name} | {forward} | {gradient} |")
+    command = f"python -m benchmarks.fidelity {shlex.join(argv)}"
+    _assert_written(table, command, f"| {name} | {forward} | {gradient} |")
     assert name.strip("`") in printed
     assert len(result["trajectories"]) == 8
     for name, worst in result["trajectories"]:
