@@ -63,10 +63,9 @@ def check_labels(ok, message, values):
       step, and comes back with the eager message as ``JaxRuntimeError``
       where the step's results are read, or as XLA's ``ValueError`` where
       ``fit`` dispatches the next step first. A step with good labels never
-      leaves the device. Under
-      ``vmap`` the batched condition calls back on every step (JAX runs both
-      branches of a batched ``cond``); the eager check then finds the bad
-      labels itself.
+      leaves the device. Under ``vmap`` the batched condition calls back on
+      every step (JAX runs both branches of a batched ``cond``); the eager
+      check then finds the bad labels itself.
 
     Returns ``values``; inside a ``tf.function`` as a tensor available only
     once the assertion has passed, so that what is computed from the
@@ -92,14 +91,14 @@ def check_labels(ok, message, values):
         # reaches the host only on the branch with a bad label. A pure
         # callback is dead code unless its result is used: the labels
         # returned are values + its result, a zero, once it has passed.
-        zero = jax.ShapeDtypeStruct((), values.dtype)
-        checked = functools.partial(_refused_or_zero, message, zero.dtype)
+        scalar = jax.ShapeDtypeStruct((), values.dtype)
+        checked = functools.partial(_refused_or_zero, message, scalar.dtype)
         ok, labels = jax.lax.stop_gradient((ok, values))  # the check carries no tangents
         passed = jax.lax.cond(
             ops.all(ok),
-            lambda ok, labels: ops.zeros((), zero.dtype),
+            lambda ok, labels: ops.zeros((), scalar.dtype),
             lambda ok, labels: jax.pure_callback(
-                checked, zero, ok, labels, vmap_method="sequential"
+                checked, scalar, ok, labels, vmap_method="sequential"
             ),
             ok,
             labels,
