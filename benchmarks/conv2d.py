@@ -44,6 +44,7 @@ on TensorFlow and two on JAX, most of it compiling.
 """
 
 import argparse
+import inspect
 import time
 
 import keras
@@ -95,8 +96,9 @@ def example_layer_tasks(batch=32, steps=10, channels=3, filters=32, size=64, **c
 
 def _compiled_steps(layer, optimizer, x):
     """Three compiled functions of no argument, each returning a tensor: the
-    forward pass on ``x``; a training step (the loss mean(layer(x)²), its
-    gradient, an SGD update); the same step with the gradient for the input
+    forward pass on ``x`` (``training=False``, as ``predict`` calls it); a
+    training step (the loss mean(layer(x)²), its gradient, an SGD update);
+    the same step with the gradient for the input
     ``x`` too, as inside a network. ``tf.function`` with ``tf.GradientTape``
     on TensorFlow; on JAX, ``jax.jit`` of the layer's ``stateless_call`` with
     ``jax.value_and_grad``, the weights and the optimizer's variables carried
@@ -110,7 +112,7 @@ def _compiled_steps(layer, optimizer, x):
 
     @tf.function
     def predict():
-        return layer(x)
+        return layer(x, training=False)  # as ``predict`` calls it
 
     @tf.function
     def step():
@@ -147,9 +149,14 @@ def _jax_steps(layer, optimizer, x):
     def loss(weights, x):
         return jnp.mean(jnp.square(layer.stateless_call(weights, frozen, x)[0]))
 
+    # as ``predict`` calls the layer: training=False where its ``call`` takes it
+    inference = (
+        {"training": False} if "training" in inspect.signature(layer.call).parameters else {}
+    )
+
     @jax.jit
     def predict(weights, x):
-        return layer.stateless_call(weights, frozen, x)[0]
+        return layer.stateless_call(weights, frozen, x, **inference)[0]
 
     @jax.jit
     def step(weights, optimizer_variables, x):

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from benchmarks import conv2d
+from benchmarks import conv2d, conv2d_profile
 
 
 def _assert_written(path, command, *cells):
@@ -40,6 +40,22 @@ def test_conv2d_benchmark_prints_and_writes_every_row(capsys, tmp_path):
     rows = [f"| {name} |" for name in list(results)[:7]]
     command = f"python -m benchmarks.conv2d {shlex.join(argv)}"  # the flags it ran with
     _assert_written(table, command, *rows, "| MNIST 28x28x1 -> 32 |")
+
+
+@pytest.mark.slow
+def test_conv2d_profile_times_every_stage_of_the_rows_asked_for(capsys, tmp_path):
+    table = tmp_path / "profile.md"
+    argv = ["--repeats", "1", "--batch", "2", "--only", "MNIST 14x14", "--table", str(table)]
+    rows = conv2d_profile.main(argv)
+    printed = capsys.readouterr().out
+    assert [row[0] for row in rows] == ["MNIST 14x14x32 -> 64"]
+    *times, ratio = map(float, rows[0][1:])
+    assert len(times) == len(conv2d_profile.COLUMNS) and all(t > 0 for t in times)
+    built_in, product = times[0], times[conv2d_profile.COLUMNS.index("product")]
+    assert ratio == pytest.approx(product / built_in, abs=0.01)
+    assert " | ".join(rows[0]) in printed
+    command = f"python -m benchmarks.conv2d_profile {shlex.join(argv)}"
+    _assert_written(table, command, "| " + " | ".join(rows[0]) + " |")
 
 
 @pytest.mark.slow

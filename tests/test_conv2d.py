@@ -238,6 +238,9 @@ def test_both_window_layouts_match_the_formula(
     # Few channels get their windows as columns, more as rows; force each on
     # every shape: values and all gradients must be the formula's.
     monkeypatch.setattr(_conv_geometry, "MAX_CHANNELS_FOR_COLUMNS", 99 if columns else 0)
+    monkeypatch.setattr(
+        _conv_geometry.Geometry, "by_tiles", lambda self, channels, inference=False: False
+    )
     rng = np.random.default_rng(9)
     x = rng.standard_normal(shape)
     kernel = rng.standard_normal((*kernel_size, shape[-1], 4))
@@ -663,6 +666,7 @@ def _equations(jaxpr):
     "shape, arguments",
     [
         ((2, 9, 9, 3), dict(filters=4, kernel_size=3, padding="same")),  # column windows
+        ((2, 8, 7, 64), dict(filters=4, kernel_size=3, padding="same")),  # tiles
         ((2, 9, 9, 6), dict(filters=4, kernel_size=3, strides=2)),  # row windows, phases
         ((2, 9, 9, 6), dict(filters=4, kernel_size=3, dilation_rate=2, groups=2)),
         ((2, 6, 9, 9), dict(filters=4, kernel_size=(2, 3), data_format="channels_first")),

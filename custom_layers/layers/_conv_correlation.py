@@ -39,6 +39,8 @@ The backward pass is written by hand (``keras.ops.custom_gradient``):
 
 from keras import ops
 
+from custom_layers.layers import _conv_winograd
+
 
 def _append_slots(positions, axis, ones_slot=False):
     """Append the zero slot (and, with ``ones_slot``, the ones slot after it)
@@ -140,7 +142,7 @@ def _windows(x, geometry, window, channels, with_bias):
     return _windows_as_rows(x, indices, window + int(with_bias), ones_slot=with_bias)
 
 
-def correlate(x, kernel, bias, geometry, groups=1):
+def correlate(x, kernel, bias, geometry, groups=1, inference=False):
     """Σ_{m,n,c} x[b, i·s + m·d, j·s + n·d, g(k)·C/G + c]·kernel[m, n, c, k] + bias[k],
     hand-written gradient.
 
@@ -151,11 +153,15 @@ def correlate(x, kernel, bias, geometry, groups=1):
         geometry: the ``_conv_geometry.Geometry`` of this input size, kernel, stride,
             dilation, padding.
         groups: G, dividing C and K; filter k reads group g(k) = ⌊k / (K/G)⌋.
+        inference: whether no gradient follows (``predict``), for the
+            choice of method below.
 
     Returns:
         (B, out_h, out_w, K).
 
-    The bias is folded into the matrix product: every window gets entries
+    Without groups, a 3×3 kernel at stride 1 goes by Winograd's tiles
+    (``_conv_winograd``) where ``geometry.by_tiles`` says they are faster.
+    Otherwise the bias is folded into the matrix product: every window gets entries
     read from a slot of ones (one for columns, C for rows), and the kernel
     matrix as many extra rows, the first holding the bias. One product gives
     conv + bias, and the kernel-gradient product gives the bias gradient
@@ -167,6 +173,9 @@ def correlate(x, kernel, bias, geometry, groups=1):
         outputs = _correlate_groups(x, kernel, geometry, groups)
         return outputs if bias is None else ops.add(outputs, bias)
     kh, kw, channels, filters = kernel.shape
+    if geometry.by_tiles(channels, inference):
+        outputs = _conv_winograd.correlate(x, kernel, geometry)
+        return outputs if bias is None else ops.add(outputs, bias)
     window = kh * kw
     out_h, out_w = geometry.out_hw
     size = window * channels

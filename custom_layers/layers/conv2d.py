@@ -18,6 +18,9 @@ layers:
 
 - ``_conv_correlation``: the sum above as im2col and matrix products, with
   the backward pass written by hand; no built-in convolution is called;
+- ``_conv_winograd``: the same sum for 3×3 kernels at stride 1 by
+  Winograd's F(2×2, 3×3) tiles, which ``_conv_geometry.Geometry.by_tiles``
+  picks where they are faster (inputs with many channels);
 - ``_conv_geometry``: output sizes, padding, and which input pixel each
   window entry reads (gather indices, stride phases), per input size;
 - ``conv2d_reference``: the formula as a literal NumPy loop, which the tests
@@ -248,7 +251,7 @@ class Conv2D(KernelBiasLayer):
                     f"kernel_size={self.kernel_size}, dilation_rate={self.dilation_rate}"
                 )
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         channels_first = self.data_format == "channels_first"
         if channels_first:  # computed channels-last, transposed at both ends
             inputs = ops.transpose(inputs, (0, 2, 3, 1))
@@ -260,7 +263,11 @@ class Conv2D(KernelBiasLayer):
                 f"Received: input_shape={tuple(inputs.shape)}"
             )
         geometry = self._geometry_for(height, width, inputs.shape[-1])
-        outputs = correlate(inputs, self.kernel, self.bias, geometry, self.groups)
+        # The evaluation may differ for inference (``training=False``, as
+        # ``predict`` and ``evaluate`` call it): there no gradient follows.
+        outputs = correlate(
+            inputs, self.kernel, self.bias, geometry, self.groups, inference=training is False
+        )
         if channels_first:
             outputs = ops.transpose(outputs, (0, 3, 1, 2))
         return self.activation(outputs)
