@@ -14,6 +14,11 @@ between runs.
 
 Backend-neutral (``model.fit`` only): ``KERAS_BACKEND=jax`` compares the
 custom objects with JAX's built-ins.
+
+``--ops`` prints instead a figure that does not depend on the machine's
+load: the number of ops in each model's traced train step, custom against
+built-in (TensorFlow: the nodes of the step's graph and of the functions it
+calls; JAX: the equations of the step's jaxpr and of its sub-jaxprs).
 """
 
 import argparse
@@ -148,6 +153,63 @@ def measure(name, repeats=5, samples=2048, batch_size=32, epochs=5, seed=0):
     return {impl: (min(first[impl]), min(step[impl])) for impl in first}
 
 
+def _equations(jaxpr):
+    """The equations of a jaxpr, those of the jaxprs in their parameters
+    included (a ``cond``'s branches, a ``jit``'s body, ...)."""
+    count = 0
+    for equation in jaxpr.eqns:
+        count += 1
+        for param in equation.params.values():
+            for inner in param if isinstance(param, (list, tuple)) else (param,):
+                inner = getattr(inner, "jaxpr", inner)  # a ClosedJaxpr's Jaxpr
+                if hasattr(inner, "eqns"):
+                    count += _equations(inner)
+    return count
+
+
+def step_ops(model, x, y):
+    """The number of ops in ``model``'s traced train step on a batch ``(x, y)``."""
+    model.train_on_batch(x, y)  # builds the optimizer's and the metrics' variables
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        specs = [tf.TensorSpec((None, *a.shape[1:]), a.dtype) for a in (x, y)]
+        step = tf.function(lambda x, y: model.train_step((x, y)), autograph=False)
+        graph = step.get_concrete_function(*specs).graph.as_graph_def()
+        return len(graph.node) + sum(len(f.node_def) for f in graph.library.function)
+    import jax
+
+    parts = (model.trainable_variables, model.non_trainable_variables)
+    parts += (model.optimizer.variables, model.metrics_variables)
+    state = tuple([v.value for v in variables] for variables in parts)
+    return _equations(jax.make_jaxpr(model.train_step)(state, (x, y)).jaxpr)
+
+
+def ops_table(names, batch_size=32, seed=0):
+    """``{name: {"custom": ops, "builtin": ops}}`` for the train steps of ``names``."""
+    rng = np.random.default_rng(seed)
+    counts = {}
+    for name in names:
+        _, shape, labels, _, _ = MODELS[name]
+        x = rng.standard_normal((batch_size, *shape)).astype("float32")
+        y = labels(rng, batch_size)
+        models, _ = _twins(name, None)
+        counts[name] = {impl: step_ops(model, x, y) for impl, model in models.items()}
+    return counts
+
+
+def _print_ops(names, batch_size):
+    print(
+        f"ops in the traced train step, custom against built-in, backend: {keras.backend.backend()}"
+    )
+    print(f"{'model':<17}{'custom':>8}{'built-in':>10}{'ratio':>7}")
+    counts = ops_table(names, batch_size)
+    for name, count in counts.items():
+        ratio = count["custom"] / count["builtin"]
+        print(f"{name:<17}{count['custom']:>8}{count['builtin']:>10}{ratio:>6.2f}x")
+    return {"ops": counts}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -155,8 +217,13 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=5, help="epochs timed after the first")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument(
+        "--ops", action="store_true", help="print the train steps' op counts instead, no timing"
+    )
     report.add_table_flag(parser, "fit-cost")
     args = parser.parse_args(argv)
+    if args.ops:
+        return _print_ops(args.models, args.batch_size)
     steps = -(-args.samples // args.batch_size)
     heading = (
         f"batch {args.batch_size}, {steps} steps/epoch; first epoch (trace, compile, "

@@ -52,10 +52,14 @@ def check_labels(ok, message, values):
 
     - Eagerly (concrete values, any backend): ``ValueError`` with ``message``,
       the number of bad labels and the first one.
-    - Inside a ``tf.function`` (TensorFlow's compiled ``fit``): a
-      ``tf.debugging.Assert`` with ``message`` and the labels; training stops
-      with ``InvalidArgumentError``. A step with good labels pays for one
-      reduction of ``ok`` and a branch not taken.
+    - Inside a ``tf.function`` (TensorFlow's compiled ``fit``): an ``Assert``
+      op with ``message`` and the first 8 labels (those it prints); training
+      stops with ``InvalidArgumentError``. A step with good labels pays for
+      one reduction of ``ok`` and the op's test of it. The op itself, not
+      ``tf.debugging.Assert``: that one puts float data behind a ``tf.cond``
+      (two branch functions to trace, lower and optimise with the step) so
+      as not to copy the data to the host, which reads the condition every
+      step either way; the 8 labels are all the data there is to copy.
     - Inside ``jax.jit`` (JAX's compiled ``fit``) or any JAX trace without
       concrete labels: ``all(ok)`` is computed in the compiled step, and only
       when it is false does the step call back to the host, where the eager
@@ -78,8 +82,9 @@ def check_labels(ok, message, values):
         import tensorflow as tf
 
         if not tf.executing_eagerly():
-            check = tf.debugging.Assert(
-                ops.all(ok), [message, "Received labels:", values], summarize=8
+            shown = tf.reshape(values, [-1])[:8]
+            check = tf.raw_ops.Assert(
+                condition=ops.all(ok), data=[message, "Received labels:", shown], summarize=8
             )
             with tf.control_dependencies([check]):
                 return tf.identity(values)

@@ -29,7 +29,6 @@ import keras
 from keras import ops
 
 from custom_layers import _backend, _validation
-from custom_layers.activations import softplus
 
 __all__ = [
     "BinaryCrossentropy",
@@ -72,10 +71,38 @@ def logistic_loss_from_logits(y, z):
 
         L(y, z) = y·Softplus(−z) + (1 − y)·Softplus(z)
 
-    with Softplus(x) = log(1 + e^x) evaluated without overflow. Its gradient
-    in z is σ(z) − y.
+    with Softplus(x) = log(1 + e^x). Its gradient in z is σ(z) − y, and in y
+    it is Softplus(−z) − Softplus(z) = −z: the backward pass returns both.
+
+    Evaluated in one pass over z: since Softplus(±z) = max(±z, 0) +
+    log1p(e^-|z|), L = c·|z| + log1p(e^-|z|) with c = 1 − y for z >= 0 and
+    c = y for z < 0. No e^z overflows, and for labels in [0, 1] both terms
+    are >= 0, so no digits cancel (soft labels at large |z| included).
     """
-    return y * softplus(-z) + (1 - y) * softplus(z)
+    z = ops.convert_to_tensor(z)
+    y = ops.cast(y, z.dtype)
+    if tuple(y.shape) != tuple(z.shape):
+        # The backward pass returns one gradient per element of each
+        # argument: broadcast them first, autodiff sums the gradients back.
+        y, z = y + ops.zeros_like(z), z + ops.zeros_like(y)
+    return _logistic_from_logits(y, z)
+
+
+@ops.custom_gradient
+def _logistic_from_logits(y, z):
+    abs_z = ops.abs(z)
+    e = ops.exp(-abs_z)  # e^-|z| in (0, 1]: never overflows
+    positive = ops.greater_equal(z, 0.0)
+    loss = ops.where(positive, 1 - y, y) * abs_z + ops.log1p(e)
+
+    def grad(*args, upstream=None):
+        upstream = args[0] if upstream is None else upstream
+        # σ(z) from the same e^-|z|, in the form ``sigmoid`` evaluates.
+        r = 1 / (1 + e)
+        sigma = ops.where(positive, r, e * r)
+        return upstream * -z, upstream * (sigma - y)
+
+    return loss, grad
 
 
 def log_softmax(z, axis=-1):
@@ -124,7 +151,7 @@ def _prepare(y_true, y_pred):
 def _check_probability_labels(y_true):
     """BCE labels are probabilities of the positive class: in [0, 1].
     Returns them, checked (see ``_backend.check_labels``)."""
-    ok = ops.logical_and(ops.greater_equal(y_true, 0), ops.less_equal(y_true, 1))
+    ok = ops.logical_and(y_true >= 0, y_true <= 1)  # constants of y's dtype: no casts
     return _backend.check_labels(
         ok, "Binary cross-entropy labels must lie in [0, 1] (and not be NaN).", y_true
     )
@@ -312,39 +339,79 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
             f"without the class axis. Received: y_true.shape={tuple(y_true.shape)}, "
             f"y_pred.shape={tuple(y_pred.shape)}"
         )
-    labels = ops.cast(y_true, "int32")
     classes = y_pred.shape[axis]
-    in_range = ops.logical_and(ops.greater_equal(labels, 0), ops.less(labels, classes))
-    whole = ops.equal(ops.cast(labels, y_true.dtype), y_true)  # 2.5 is not a class id
-    ok = ops.logical_and(in_range, whole)
-    if ignore_class is not None:
-        ok = ops.logical_or(ok, ops.equal(labels, ignore_class))
     # The ids the loss reads come out of the check: inside a tf.function
     # what picks the true class runs only after the check passed, so a bad
     # id stops the step with this message and never feeds the loss.
     y_true = _backend.check_labels(
-        ok, f"Class ids must be whole numbers in [0, {classes}).", y_true
+        _class_ids_ok(y_true, classes, ignore_class),
+        f"Class ids must be whole numbers in [0, {classes}).",
+        y_true,
     )
     labels = ops.cast(y_true, "int32")
     if ignore_class is not None:
         valid = ops.not_equal(labels, ignore_class)
         labels = ops.where(valid, labels, 0)
-    if from_logits:
-        shifted, log_sum = _log_sum_exp(y_pred, axis, keepdims=False)
-    else:
-        shifted, log_sum = _sparse_log_probabilities(y_pred, axis)
-    # −log a_c = log_sum − shifted_c, shifted_c picked by the notes' sum over
-    # j of 1{y = j}·shifted_j: the indicator compares each class id with
-    # 0..N−1, and a select stands in for the product, so that a −inf in
-    # another class cannot give 0·(−inf) = NaN. A few ops to trace, where a
-    # gather along the class axis and its gradient take a hundred.
+    # The notes' sum over j of 1{y = j}·(...) picks the true class c: the
+    # indicator compares each class id with 0..N−1, and a select stands in
+    # for the product, so that a −inf in another class cannot give
+    # 0·(−inf) = NaN. A few ops to trace, where a gather along the class
+    # axis and its gradient take a hundred.
     indicator = ops.equal(ops.expand_dims(labels, -1), ops.arange(classes, dtype=labels.dtype))
     if axis != len(y_pred.shape) - 1:
         indicator = ops.moveaxis(indicator, -1, axis)
-    loss = log_sum - ops.sum(ops.where(indicator, shifted, 0.0), axis=axis)
+    if from_logits:
+        loss = _sparse_ce_from_logits(y_pred, indicator, axis)
+    else:
+        # −log a_c = log_sum − shifted_c
+        shifted, log_sum = _sparse_log_probabilities(y_pred, axis)
+        loss = log_sum - ops.sum(ops.where(indicator, shifted, 0.0), axis=axis)
     if ignore_class is not None:
         loss = ops.where(valid, loss, ops.zeros_like(loss))
     return loss
+
+
+def _class_ids_ok(y_true, classes, ignore_class):
+    """True where a label is a class id in [0, classes), or ``ignore_class``.
+
+    Compared in the labels' own dtype, so that no cast wraps a large id into
+    the range; a float label must also be whole (2.5 is not a class id), and
+    NaN fails every comparison.
+    """
+    ok = ops.logical_and(y_true >= 0, y_true < classes)  # constants of y's dtype: no casts
+    if not keras.backend.is_int_dtype(y_true.dtype):
+        ok = ops.logical_and(ok, ops.equal(ops.floor(y_true), y_true))
+    if ignore_class is not None:
+        ok = ops.logical_or(ok, ops.equal(y_true, ignore_class))
+    return ok
+
+
+def _sparse_ce_from_logits(z, indicator, axis):
+    """−log a_c from the logits by log-sum-exp, c where ``indicator`` holds.
+
+        −log a_c = log Σ_k e^(z_k − max z) − (z_c − max z)
+
+    Its backward pass is the notes' softmax cross-entropy gradient
+    ∂L/∂z_j = a_j − 1{y = j}, with a from the forward pass's e^(z − max z).
+    """
+
+    @ops.custom_gradient
+    def loss(z):
+        shifted = z - ops.max(z, axis=axis, keepdims=True)
+        e = ops.exp(shifted)  # e^(z_j − max z) in [0, 1]: never overflows
+        total = ops.sum(e, axis=axis, keepdims=True)
+        # log_sum − shifted_c as the sum over j of a select, exact: one
+        # nonzero term per example
+        value = ops.sum(ops.where(indicator, ops.log(total) - shifted, 0.0), axis=axis)
+
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            a = e / total
+            return ops.expand_dims(upstream, axis) * ops.where(indicator, a - 1, a)
+
+        return value, grad
+
+    return loss(z)
 
 
 def mean_squared_error(y_true, y_pred):
