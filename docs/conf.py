@@ -34,7 +34,7 @@ exclude_patterns = [
 # recipes/<name>.py, jupytext's percent format) is read as a notebook and
 # run top to bottom in a Jupyter kernel at every build, with its default
 # flags: a tutorial page shows the outputs of this build, never stale ones.
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 nb_custom_formats = {".py": "recipe_notebooks.read"}
 nb_execution_mode = os.environ.get("DOCS_EXECUTE", "force")
 # Executed by the kernel in docs/_ext/kernels/recipes, which keeps
