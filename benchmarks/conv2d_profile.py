@@ -23,14 +23,13 @@ other benchmarks, compare the ratios, not the times, across machines.
 """
 
 import argparse
-import time
 
 import keras
 import numpy as np
 from keras import ops
 
 import custom_layers
-from benchmarks.conv2d import GRID
+from benchmarks.conv2d import GRID, _interleaved
 from custom_layers.layers import _conv_correlation, _conv_geometry
 from recipes import report
 
@@ -85,17 +84,10 @@ def stages(size, channels, filters, stride, batch=32, seed=0):
 
 def profile(calls, repeats):
     """Best milliseconds per call over ``repeats`` rounds, the calls
-    interleaved in alternating order after one warm-up round."""
-    names = list(calls)
-    best = dict.fromkeys(names, float("inf"))
-    for round_ in range(repeats + 1):
-        for name in names if round_ % 2 else names[::-1]:
-            function, args = calls[name]
-            start = time.perf_counter()
-            function(*args)
-            if round_:
-                best[name] = min(best[name], (time.perf_counter() - start) * 1e3)
-    return best
+    interleaved in alternating order after one warm-up round
+    (``benchmarks.conv2d._interleaved``)."""
+    tasks = {name: lambda f=function, a=args: f(*a) for name, (function, args) in calls.items()}
+    return {name: t.min() * 1e3 for name, t in _interleaved(tasks, repeats).items()}
 
 
 COLUMNS = ("built-in", "custom", "windows", "product")
