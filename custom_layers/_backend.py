@@ -60,8 +60,9 @@ def check_labels(ok, message, values):
       (two branch functions to trace, lower and optimise with the step) so
       as not to copy the data to the host, which reads the condition every
       step either way; the 8 labels are all the data there is to copy.
-    - Inside ``jax.jit`` (JAX's compiled ``fit``) or any JAX trace without
-      concrete labels: ``all(ok)`` is computed in the compiled step, and only
+    - Inside ``jax.jit`` (JAX's compiled ``fit``) or any JAX trace of the
+      labels (``jax.grad`` with respect to soft labels, where ``ok`` is
+      concrete but the labels are not): ``all(ok)`` is computed in the step, and only
       when it is false does the step call back to the host, where the eager
       check runs on the step's actual labels; its ``ValueError`` fails the
       step, and comes back with the eager message as ``JaxRuntimeError``
@@ -88,7 +89,7 @@ def check_labels(ok, message, values):
             )
             with tf.control_dependencies([check]):
                 return tf.identity(values)
-    elif backend == "jax" and _is_jax_tracer(ok):
+    elif backend == "jax" and (_is_jax_tracer(ok) or _is_jax_tracer(values)):
         import jax
 
         # A callback with an effect (jax.debug.callback, io_callback) makes

@@ -100,6 +100,30 @@ def test_bce_gradient_matches_keras(from_logits):
     np.testing.assert_allclose(g, gradient(theirs, x), rtol=1e-5, atol=GRADIENT_TOL)
 
 
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_bce_gradient_in_soft_labels_matches_keras_and_bad_labels_still_raise(from_logits):
+    # Soft labels learned or distilled: the gradient in y, ∂L/∂y = log((1 − ŷ)/ŷ)/n
+    # (from logits: −z/n); the label check must let the labels be traced.
+    _, x = _binary_batch() if from_logits else _probabilities()
+    x = np.clip(x, -30, 30) if from_logits else np.clip(x, 0.01, 0.99)
+    soft = RNG.uniform(0, 1, x.shape).astype("float32")
+
+    def ours(y):
+        return losses.binary_crossentropy(y, x, from_logits=from_logits)
+
+    def theirs(y):
+        return keras.losses.binary_crossentropy(y, x, from_logits=from_logits)
+
+    g = gradient(ours, soft)
+    z = x if from_logits else np.log(x / (1 - x))
+    np.testing.assert_allclose(g, -z, rtol=1e-4, atol=1e-5)  # one column: n = 1
+    np.testing.assert_allclose(g, gradient(theirs, soft), rtol=1e-5, atol=GRADIENT_TOL)
+    bad = soft.copy()
+    bad[3] = 1.5
+    with pytest.raises(Exception, match=r"labels must lie in \[0, 1\].*e\.g\. 1\.5"):
+        gradient(ours, bad)
+
+
 @pytest.mark.usefixtures("float64")
 def test_bce_from_logits_gradient_is_sigmoid_minus_y_and_matches_finite_differences():
     y, z = _binary_batch()
