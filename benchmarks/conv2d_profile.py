@@ -10,16 +10,28 @@ same batch:
   bias slots);
 - product: its second stage, the matrix product of those windows with the
   kernel matrix, on windows gathered beforehand;
-- product / built-in: how that product alone compares with the built-in's
-  whole convolution. Where it is above 1, no layout of the windows can bring
-  the windows path to the built-in's speed: the product already costs more
-  than the convolution oneDNN (TensorFlow) or XLA (JAX) runs, which never
-  writes the windows and keeps its partial sums in registers.
+- tiles: the tiles path's whole forward pass (``_conv_winograd``, in its
+  cache-sized chunks), on the 3×3 stride-1 layers it applies to, whether or
+  not ``Geometry.by_tiles`` picks it there;
+- tile products: its 16 matrix products alone, as one batched product of
+  the whole batch's tiles (transformed beforehand) with the transformed
+  kernel, compiled as the tiles path compiles them (XLA, on both backends):
+  the multiplications at the speed of the backend's batched product. (The
+  pass itself runs them chunk by chunk inside a loop, on tiles that are
+  still in the cache; the rest of it, the transforms and the loop, costs
+  roughly the difference between the two columns.)
+- product / built-in and tile products / built-in: how each path's
+  multiplications alone compare with the built-in's whole convolution.
+  Where a ratio is near or above 1, no layout of that path's operands can
+  bring it to the built-in's speed: its products already cost what the
+  convolution oneDNN (TensorFlow) or XLA (JAX) runs costs, which never
+  writes its operands and keeps its partial sums in registers.
 
     python -m benchmarks.conv2d_profile [--repeats 10] [--batch 32] [--only NAME]
 
-Times are milliseconds per batch, best of the interleaved repeats; as in the
-other benchmarks, compare the ratios, not the times, across machines.
+Times are milliseconds per batch, best of the interleaved repeats ("–" where a
+path does not apply); as in the other benchmarks, compare the ratios, not the
+times, across machines.
 """
 
 import argparse
@@ -30,7 +42,8 @@ from keras import ops
 
 import custom_layers
 from benchmarks.conv2d import GRID, _interleaved
-from custom_layers.layers import _conv_correlation, _conv_geometry
+from custom_layers import _backend
+from custom_layers.layers import _conv_correlation, _conv_geometry, _conv_winograd
 from recipes import report
 
 
@@ -74,11 +87,30 @@ def stages(size, channels, filters, stride, batch=32, seed=0):
     def product(windows, matrix):
         return ops.matmul(ops.transpose(windows) if as_columns else windows, matrix)
 
-    return {
+    calls = {
         "built-in": (_compiled(layers["built-in"]), (x,)),
         "custom": (_compiled(lambda x: layers["custom"](x, training=False)), (x,)),
         "windows": (windows, (x,)),
         "product": (_compiled(product), (laid_out, matrix)),
+    }
+    if _conv_winograd.applies(geometry.kernel_hw, geometry.strides, geometry.dilation):
+        calls.update(_tile_stages(x, kernel, geometry))
+    return calls
+
+
+def _tile_stages(x, kernel, geometry):
+    """The tiles path's whole forward pass, and its products alone: one
+    batched product over the whole batch's tiles, transformed beforehand."""
+    channels, filters = kernel.shape[2:]
+    tiling = _conv_winograd.tiling_of(
+        geometry.in_hw, geometry.out_hw, geometry.before, channels, filters
+    )
+    padded = _conv_winograd._padded(x, geometry.before, tiling.tiles)
+    tiles = _conv_winograd._tiles(padded, tiling.tiles)  # eagerly, once
+    products = _backend.xla_compiled(lambda tiles, v: ops.matmul(tiles, v))
+    return {
+        "tiles": (_compiled(tiling.forward), (x, kernel)),
+        "tile products": (_compiled(products), (tiles, _conv_winograd._kernel_transform(kernel))),
     }
 
 
@@ -90,7 +122,16 @@ def profile(calls, repeats):
     return {name: t.min() * 1e3 for name, t in _interleaved(tasks, repeats).items()}
 
 
-COLUMNS = ("built-in", "custom", "windows", "product")
+COLUMNS = ("built-in", "custom", "windows", "product", "tiles", "tile products")
+
+
+def _cells(best):
+    """A table row's cells after the layer's name: the times, then the two
+    products against the built-in ("–" where a path does not apply)."""
+    cells = [f"{best[c]:.2f}" if c in best else "–" for c in COLUMNS]
+    for stage in ("product", "tile products"):
+        cells.append(f"{best[stage] / best['built-in']:.2f}" if stage in best else "–")
+    return cells
 
 
 def main(argv=None):
@@ -103,15 +144,15 @@ def main(argv=None):
     for flag in ("repeats", "batch"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag} must be at least 1")
-    header = ["layer", *(f"{c} ms" for c in COLUMNS), "product / built-in"]
+    header = ["layer", *(f"{c} ms" for c in COLUMNS)]
+    header += ["product / built-in", "tile products / built-in"]
     print(" | ".join(header))
     rows = []
     for name, size, channels, filters, stride in GRID:
         if args.only not in name:
             continue
         best = profile(stages(size, channels, filters, stride, args.batch), args.repeats)
-        row = [name, *(f"{best[c]:.2f}" for c in COLUMNS)]
-        row.append(f"{best['product'] / best['built-in']:.2f}")
+        row = [name, *_cells(best)]
         print(" | ".join(row), flush=True)
         rows.append(row)
     caption = (

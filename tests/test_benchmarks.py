@@ -49,15 +49,21 @@ def test_conv2d_profile_times_every_stage_of_the_rows_asked_for(capsys, tmp_path
     rows = conv2d_profile.main(argv)
     printed = capsys.readouterr().out
     assert [row[0] for row in rows] == ["MNIST 14x14x32 -> 64"]
-    *times, ratio = map(float, rows[0][1:])
+    *times, by_windows, by_tiles = map(float, rows[0][1:])  # a 3x3 stride-1 layer: no "–"
     assert len(times) == len(conv2d_profile.COLUMNS) and all(t > 0 for t in times)
-    built_in, product = times[0], times[conv2d_profile.COLUMNS.index("product")]
-    # the times are printed to 0.01 ms, so the ratio of the printed times is only
-    # known within that rounding; the ratio must lie inside it
-    half = 0.005
-    assert (product - half) / (built_in + half) - 0.005 <= ratio
-    assert ratio <= (product + half) / (built_in - half) + 0.005
+    built_in = times[0]
+    for stage, ratio in (("product", by_windows), ("tile products", by_tiles)):
+        product = times[conv2d_profile.COLUMNS.index(stage)]
+        # the times are printed to 0.01 ms, so the ratio of the printed times is
+        # only known within that rounding; the ratio must lie inside it
+        half = 0.005
+        assert (product - half) / (built_in + half) - 0.005 <= ratio, stage
+        assert ratio <= (product + half) / (built_in - half) + 0.005, stage
     assert " | ".join(rows[0]) in printed
+    # a layer the tiles do not compute (stride 2): its tile cells say so
+    windows_only = {"built-in": 2.0, "custom": 3.0, "windows": 1.0, "product": 1.5}
+    times, ratios = ["2.00", "3.00", "1.00", "1.50", "–", "–"], ["0.75", "–"]
+    assert conv2d_profile._cells(windows_only) == [*times, *ratios]
     command = f"python -m benchmarks.conv2d_profile {shlex.join(argv)}"
     _assert_written(table, command, "| " + " | ".join(rows[0]) + " |")
 
