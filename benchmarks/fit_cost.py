@@ -169,16 +169,20 @@ def _equations(jaxpr):
 
 def step_ops(model, x, y):
     """The number of ops in ``model``'s traced train step on a batch ``(x, y)``."""
-    model.train_on_batch(x, y)  # builds the optimizer's and the metrics' variables
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
+        # one eager step builds the optimizer's and the metrics' variables
+        # (train_on_batch would trace Keras' own step function for every model,
+        # and TensorFlow warns of retracing from the fifth model on)
+        model.train_step((tf.constant(x), tf.constant(y)))
         specs = [tf.TensorSpec((None, *a.shape[1:]), a.dtype) for a in (x, y)]
         step = tf.function(lambda x, y: model.train_step((x, y)), autograph=False)
         graph = step.get_concrete_function(*specs).graph.as_graph_def()
         return len(graph.node) + sum(len(f.node_def) for f in graph.library.function)
     import jax
 
+    model.train_on_batch(x, y)  # builds the optimizer's and the metrics' variables
     parts = (model.trainable_variables, model.non_trainable_variables)
     parts += (model.optimizer.variables, model.metrics_variables)
     state = tuple([v.value for v in variables] for variables in parts)
