@@ -28,7 +28,7 @@ The classes reduce per-example losses like every Keras loss (``reduction``,
 import keras
 from keras import ops
 
-from custom_layers import _backend, _validation
+from custom_layers import _loss_inputs, _stable_losses, _validation
 
 __all__ = [
     "BinaryCrossentropy",
@@ -85,24 +85,7 @@ def logistic_loss_from_logits(y, z):
         # The backward pass returns one gradient per element of each
         # argument: broadcast them first, autodiff sums the gradients back.
         y, z = y + ops.zeros_like(z), z + ops.zeros_like(y)
-    return _logistic_from_logits(y, z)
-
-
-@ops.custom_gradient
-def _logistic_from_logits(y, z):
-    abs_z = ops.abs(z)
-    e = ops.exp(-abs_z)  # e^-|z| in (0, 1]: never overflows
-    positive = ops.greater_equal(z, 0.0)
-    loss = ops.where(positive, 1 - y, y) * abs_z + ops.log1p(e)
-
-    def grad(*args, upstream=None):
-        upstream = args[0] if upstream is None else upstream
-        # σ(z) from the same e^-|z|, in the form ``sigmoid`` evaluates.
-        r = 1 / (1 + e)
-        sigma = ops.where(positive, r, e * r)
-        return upstream * -z, upstream * (sigma - y)
-
-    return loss, grad
+    return _stable_losses.logistic_from_logits(y, z)
 
 
 def log_softmax(z, axis=-1):
@@ -113,15 +96,8 @@ def log_softmax(z, axis=-1):
     The max is subtracted before exponentiating, so no e^z overflows and
     the log never sees 0.
     """
-    shifted, log_sum = _log_sum_exp(z, axis, keepdims=True)
+    shifted, log_sum = _stable_losses.log_sum_exp(z, axis, keepdims=True)
     return shifted - log_sum
-
-
-def _log_sum_exp(z, axis, keepdims):
-    """The two terms of log(a_j) = (z_j − max z) − log Σ_k e^(z_k − max z):
-    the shifted logits, and the log of the sum (``keepdims`` as in ``ops.sum``)."""
-    shifted = z - ops.stop_gradient(ops.max(z, axis=axis, keepdims=True))
-    return shifted, ops.log(ops.sum(ops.exp(shifted), axis=axis, keepdims=keepdims))
 
 
 def naive_sigmoid(z):
@@ -132,57 +108,6 @@ def naive_sigmoid(z):
     e^-z overflows to ``inf`` for z < -88 (float32).
     """
     return 1 / (1 + ops.exp(-ops.convert_to_tensor(z)))
-
-
-def _epsilon():
-    return keras.config.epsilon()
-
-
-def _prepare(y_true, y_pred):
-    """Tensors of y_pred's dtype, ranks aligned as Keras aligns them, shapes
-    checked: a mismatch raises instead of broadcasting silently."""
-    y_pred = ops.convert_to_tensor(y_pred)
-    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
-    y_true, y_pred = _same_rank(y_true, y_pred)
-    _check_same_shape(y_true, y_pred)
-    return y_true, y_pred
-
-
-def _check_probability_labels(y_true):
-    """BCE labels are probabilities of the positive class: in [0, 1].
-    Returns them, checked (see ``_backend.check_labels``)."""
-    ok = ops.logical_and(y_true >= 0, y_true <= 1)  # constants of y's dtype: no casts
-    return _backend.check_labels(
-        ok, "Binary cross-entropy labels must lie in [0, 1] (and not be NaN).", y_true
-    )
-
-
-def _same_rank(y_true, y_pred):
-    """Squeeze or expand a trailing axis of size 1 when ranks differ by one
-    (Keras' rule: labels (m,) with predictions (m, 1) are one column)."""
-    true_rank, pred_rank = len(y_true.shape), len(y_pred.shape)
-    if true_rank == pred_rank + 1 and y_true.shape[-1] == 1:
-        if pred_rank == 1:
-            y_pred = ops.expand_dims(y_pred, -1)
-        else:
-            y_true = ops.squeeze(y_true, -1)
-    elif pred_rank == true_rank + 1 and y_pred.shape[-1] == 1:
-        if true_rank == 1:
-            y_true = ops.expand_dims(y_true, -1)
-        else:
-            y_pred = ops.squeeze(y_pred, -1)
-    return y_true, y_pred
-
-
-def _check_same_shape(y_true, y_pred):
-    compatible = len(y_true.shape) == len(y_pred.shape) and all(
-        a is None or b is None or a == b for a, b in zip(y_true.shape, y_pred.shape, strict=False)
-    )
-    if not compatible:
-        raise ValueError(
-            "`y_true` and `y_pred` must have the same shape. Received: "
-            f"y_true.shape={tuple(y_true.shape)}, y_pred.shape={tuple(y_pred.shape)}"
-        )
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
@@ -208,14 +133,14 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     Returns:
         The per-example loss: ``y_pred``'s shape without ``axis``.
     """
-    y_true, y_pred = _prepare(y_true, y_pred)
-    y_true = _check_probability_labels(y_true)
+    y_true, y_pred = _loss_inputs.aligned(y_true, y_pred)
+    y_true = _loss_inputs.probability_labels(y_true)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
         elementwise = logistic_loss_from_logits(y_true, y_pred)
     else:
-        eps = _epsilon()
+        eps = _stable_losses.epsilon()
         elementwise = logistic_loss(y_true, ops.clip(y_pred, eps, 1 - eps))
     return ops.mean(elementwise, axis=axis)
 
@@ -228,7 +153,7 @@ def naive_binary_crossentropy(y_true, y_pred, from_logits=False):
     Kept to show the notes' stability table: at z = ±1000 it gives ``inf``
     or ``nan`` where ``binary_crossentropy(..., from_logits=True)`` is finite.
     """
-    y_true, y_pred = _prepare(y_true, y_pred)
+    y_true, y_pred = _loss_inputs.aligned(y_true, y_pred)
     y_hat = naive_sigmoid(y_pred) if from_logits else y_pred
     return ops.mean(logistic_loss(y_true, y_hat), axis=-1)
 
@@ -254,14 +179,14 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     Returns:
         The per-example loss: ``y_pred``'s shape without ``axis``.
     """
-    y_true, y_pred = _prepare(y_true, y_pred)
+    y_true, y_pred = _loss_inputs.aligned(y_true, y_pred)
     if label_smoothing:
         classes = ops.cast(ops.shape(y_true)[axis], y_pred.dtype)
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / classes
     if from_logits:
         log_a = log_softmax(y_pred, axis=axis)
     else:
-        eps = _epsilon()
+        eps = _stable_losses.epsilon()
         a = y_pred / ops.sum(y_pred, axis=axis, keepdims=True)
         log_a = ops.log(ops.clip(a, eps, 1 - eps))
     return -ops.sum(y_true * log_a, axis=axis)
@@ -274,29 +199,11 @@ def naive_categorical_crossentropy(y_true, y_pred, from_logits=False):
 
     Overflows for z >= 89 (float32) and gives ``inf`` when a_c = 0.
     """
-    y_true, y_pred = _prepare(y_true, y_pred)
+    y_true, y_pred = _loss_inputs.aligned(y_true, y_pred)
     if from_logits:
         e = ops.exp(y_pred)
         y_pred = e / ops.sum(e, axis=-1, keepdims=True)
     return -ops.sum(y_true * ops.log(y_pred), axis=-1)
-
-
-def _sparse_log_probabilities(a, axis):
-    """For sparse CE on probabilities: log(a_j) = shifted_j − log_sum, a
-    clipped and renormalised, as the pair ``_log_sum_exp`` returns.
-
-    Keras' backends do the two steps in different orders, which agree in
-    value but not in gradient where a_j < ε: TensorFlow clips a, then its
-    softmax kernel renormalises, log(clip(a)/Σ clip(a)) (a clipped a_j gets
-    no gradient); JAX (and PyTorch, NumPy) renormalise, then clip,
-    log(clip(a/Σ a)), as every backend's categorical CE does. The twin follows
-    the built-in of the backend in use (``_backend.sparse_ce_clips_first``).
-    """
-    eps = _epsilon()
-    if _backend.sparse_ce_clips_first():
-        return _log_sum_exp(ops.log(ops.clip(a, eps, 1 - eps)), axis, keepdims=False)
-    log_a = ops.log(ops.clip(a / ops.sum(a, axis=axis, keepdims=True), eps, 1 - eps))
-    return log_a, 0.0
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
@@ -317,7 +224,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
         y_pred: probabilities a or logits z, N along ``axis``.
         from_logits: log(a) by log-sum-exp. Otherwise a is clipped to
             [ε, 1 − ε] and renormalised by its sum, in the order the Keras
-            backend in use does it (``_sparse_log_probabilities``).
+            backend in use does it (``_stable_losses.sparse_log_probabilities``).
         ignore_class: an integer label to ignore, or ``None``.
         axis: the class axis of ``y_pred``.
 
@@ -325,29 +232,9 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
         The per-example loss: ``y_pred``'s shape without ``axis``.
     """
     y_pred = ops.convert_to_tensor(y_pred)
-    y_true = ops.convert_to_tensor(y_true)
     axis = axis % len(y_pred.shape)
-    if len(y_true.shape) == len(y_pred.shape) and y_true.shape[axis] == 1:
-        y_true = ops.squeeze(y_true, axis)
-    expected = tuple(d for i, d in enumerate(y_pred.shape) if i != axis)
-    if len(y_true.shape) != len(expected) or any(
-        a is not None and b is not None and a != b
-        for a, b in zip(y_true.shape, expected, strict=False)
-    ):
-        raise ValueError(
-            "`y_true` must hold one class id per row of `y_pred`: y_pred's shape "
-            f"without the class axis. Received: y_true.shape={tuple(y_true.shape)}, "
-            f"y_pred.shape={tuple(y_pred.shape)}"
-        )
     classes = y_pred.shape[axis]
-    # The ids the loss reads come out of the check: inside a tf.function
-    # what picks the true class runs only after the check passed, so a bad
-    # id stops the step with this message and never feeds the loss.
-    y_true = _backend.check_labels(
-        _class_ids_ok(y_true, classes, ignore_class),
-        f"Class ids must be whole numbers in [0, {classes}).",
-        y_true,
-    )
+    y_true = _loss_inputs.class_ids(y_true, y_pred, axis, ignore_class)
     labels = ops.cast(y_true, "int32")
     if ignore_class is not None:
         valid = ops.not_equal(labels, ignore_class)
@@ -361,57 +248,14 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     if axis != len(y_pred.shape) - 1:
         indicator = ops.moveaxis(indicator, -1, axis)
     if from_logits:
-        loss = _sparse_ce_from_logits(y_pred, indicator, axis)
+        loss = _stable_losses.sparse_ce_from_logits(y_pred, indicator, axis)
     else:
         # −log a_c = log_sum − shifted_c
-        shifted, log_sum = _sparse_log_probabilities(y_pred, axis)
+        shifted, log_sum = _stable_losses.sparse_log_probabilities(y_pred, axis)
         loss = log_sum - ops.sum(ops.where(indicator, shifted, 0.0), axis=axis)
     if ignore_class is not None:
         loss = ops.where(valid, loss, ops.zeros_like(loss))
     return loss
-
-
-def _class_ids_ok(y_true, classes, ignore_class):
-    """True where a label is a class id in [0, classes), or ``ignore_class``.
-
-    Compared in the labels' own dtype, so that no cast wraps a large id into
-    the range; a float label must also be whole (2.5 is not a class id), and
-    NaN fails every comparison.
-    """
-    ok = ops.logical_and(y_true >= 0, y_true < classes)  # constants of y's dtype: no casts
-    if not keras.backend.is_int_dtype(y_true.dtype):
-        ok = ops.logical_and(ok, ops.equal(ops.floor(y_true), y_true))
-    if ignore_class is not None:
-        ok = ops.logical_or(ok, ops.equal(y_true, ignore_class))
-    return ok
-
-
-def _sparse_ce_from_logits(z, indicator, axis):
-    """−log a_c from the logits by log-sum-exp, c where ``indicator`` holds.
-
-        −log a_c = log Σ_k e^(z_k − max z) − (z_c − max z)
-
-    Its backward pass is the notes' softmax cross-entropy gradient
-    ∂L/∂z_j = a_j − 1{y = j}, with a from the forward pass's e^(z − max z).
-    """
-
-    @ops.custom_gradient
-    def loss(z):
-        shifted = z - ops.max(z, axis=axis, keepdims=True)
-        e = ops.exp(shifted)  # e^(z_j − max z) in [0, 1]: never overflows
-        total = ops.sum(e, axis=axis, keepdims=True)
-        # log_sum − shifted_c as the sum over j of a select, exact: one
-        # nonzero term per example
-        value = ops.sum(ops.where(indicator, ops.log(total) - shifted, 0.0), axis=axis)
-
-        def grad(*args, upstream=None):
-            upstream = args[0] if upstream is None else upstream
-            a = e / total
-            return ops.expand_dims(upstream, axis) * ops.where(indicator, a - 1, a)
-
-        return value, grad
-
-    return loss(z)
 
 
 def mean_squared_error(y_true, y_pred):
@@ -421,7 +265,7 @@ def mean_squared_error(y_true, y_pred):
 
     The course's cost, with the ½, is ``half_mean_squared_error``.
     """
-    y_true, y_pred = _prepare(y_true, y_pred)
+    y_true, y_pred = _loss_inputs.aligned(y_true, y_pred)
     return ops.mean(ops.square(y_true - y_pred), axis=-1)
 
 

@@ -306,7 +306,7 @@ def test_sparse_equals_one_hot_and_keras(from_logits):
 def test_sparse_gradient_on_saturated_probabilities_matches_keras():
     # Probabilities below ε = 1e-7 (the first two rows are saturated, the true
     # class of both among them): Keras' backends clip and renormalise in
-    # different orders there (losses._sparse_log_probabilities); the twin's
+    # different orders there (_stable_losses.sparse_log_probabilities); the twin's
     # gradient is the built-in's of the backend in use.
     labels, _, z = _class_batch()
     a = np.exp(_ref_log_softmax(np.clip(z, -30, 30).astype("float64"))).astype("float32")
