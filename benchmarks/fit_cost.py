@@ -153,18 +153,20 @@ def measure(name, repeats=5, samples=2048, batch_size=32, epochs=5, seed=0):
     return {impl: (min(first[impl]), min(step[impl])) for impl in first}
 
 
-def _equations(jaxpr):
-    """The equations of a jaxpr, those of the jaxprs in their parameters
-    included (a ``cond``'s branches, a ``jit``'s body, ...)."""
-    count = 0
+def jaxpr_equations(jaxpr):
+    """Every equation of a jaxpr, those of the jaxprs in its equations'
+    parameters too (a ``cond``'s branches, a ``jit``'s body, a ``custom_vjp``'s
+    function, ...)."""
+    from jax.extend import core
+
     for equation in jaxpr.eqns:
-        count += 1
+        yield equation
         for param in equation.params.values():
-            for inner in param if isinstance(param, (list, tuple)) else (param,):
-                inner = getattr(inner, "jaxpr", inner)  # a ClosedJaxpr's Jaxpr
-                if hasattr(inner, "eqns"):
-                    count += _equations(inner)
-    return count
+            for sub in param if isinstance(param, (list, tuple)) else [param]:
+                if isinstance(sub, core.ClosedJaxpr):
+                    yield from jaxpr_equations(sub.jaxpr)
+                elif isinstance(sub, core.Jaxpr):
+                    yield from jaxpr_equations(sub)
 
 
 def step_ops(model, x, y):
@@ -186,7 +188,7 @@ def step_ops(model, x, y):
     parts = (model.trainable_variables, model.non_trainable_variables)
     parts += (model.optimizer.variables, model.metrics_variables)
     state = tuple([v.value for v in variables] for variables in parts)
-    return _equations(jax.make_jaxpr(model.train_step)(state, (x, y)).jaxpr)
+    return sum(1 for _ in jaxpr_equations(jax.make_jaxpr(model.train_step)(state, (x, y)).jaxpr))
 
 
 def ops_table(names, batch_size=32, seed=0):

@@ -11,6 +11,7 @@ from keras import ops
 from sklearn.datasets import load_sample_image
 
 import custom_layers
+from benchmarks.fit_cost import jaxpr_equations
 from custom_layers.layers import _conv_correlation, _conv_geometry
 from custom_layers.layers.conv2d_reference import conv2d_reference
 from recipes import backends
@@ -644,22 +645,8 @@ def _convolution_ops(layer, x):
     jaxpr = jax.make_jaxpr(jax.value_and_grad(loss, argnums=(0, 1)))(
         x, [w.value for w in layer.trainable_weights]
     )
-    names = {str(equation.primitive) for equation in _equations(jaxpr.jaxpr)}
+    names = {str(equation.primitive) for equation in jaxpr_equations(jaxpr.jaxpr)}
     return sorted(name for name in names if name.startswith("conv_general"))
-
-
-def _equations(jaxpr):
-    """Every equation of a jaxpr, those of its sub-jaxprs (jit, custom_vjp) too."""
-    from jax.extend import core
-
-    for equation in jaxpr.eqns:
-        yield equation
-        for param in equation.params.values():
-            for sub in param if isinstance(param, (list, tuple)) else [param]:
-                if isinstance(sub, core.ClosedJaxpr):
-                    yield from _equations(sub.jaxpr)
-                elif isinstance(sub, core.Jaxpr):
-                    yield from _equations(sub)
 
 
 @pytest.mark.parametrize(
