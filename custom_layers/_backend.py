@@ -60,6 +60,8 @@ def check_labels(ok, message, values):
       (two branch functions to trace, lower and optimise with the step) so
       as not to copy the data to the host, which reads the condition every
       step either way; the 8 labels are all the data there is to copy.
+      XLA (``jit_compile=True``) drops ``Assert`` ops: there only the
+      losses' NaN for a bad label remains (``_loss_inputs.poisoned``).
     - Inside ``jax.jit`` (JAX's compiled ``fit``) or any JAX trace of the
       labels (``jax.grad`` with respect to soft labels, where ``ok`` is
       concrete but the labels are not): ``all(ok)`` is computed in the step, and only

@@ -27,11 +27,23 @@ def aligned(y_true, y_pred):
 
 def probability_labels(y_true):
     """BCE labels are probabilities of the positive class: in [0, 1].
-    Returns them, checked (see ``_backend.check_labels``)."""
+    Returns them, checked (see ``_backend.check_labels``), and where they
+    are: a loss built from them passes ``poisoned`` that mask."""
     ok = ops.logical_and(y_true >= 0, y_true <= 1)  # constants of y's dtype: no casts
-    return _backend.check_labels(
-        ok, "Binary cross-entropy labels must lie in [0, 1] (and not be NaN).", y_true
-    )
+    message = "Binary cross-entropy labels must lie in [0, 1] (and not be NaN)."
+    return _backend.check_labels(ok, message, y_true), ok
+
+
+def poisoned(loss, ok):
+    """``loss`` with NaN where ``ok`` is false, and no gradient from there.
+
+    The label checks stop a step before its loss is used, except where the
+    check cannot run: TensorFlow's XLA (``jit_compile=True``, Keras' choice
+    on a GPU) drops ``Assert`` ops. There a bad label must still not give a
+    finite loss: it gives NaN, which ``fit`` logs and ``TerminateOnNaN``
+    stops on, as Keras' own sparse cross-entropy gives under XLA.
+    """
+    return ops.where(ok, loss, float("nan"))
 
 
 def _same_rank(y_true, y_pred):

@@ -16,21 +16,37 @@ from keras import ops
 from custom_layers import _backend
 
 
-@ops.custom_gradient
-def logistic_from_logits(y, z):
-    abs_z = ops.abs(z)
-    e = ops.exp(-abs_z)  # e^-|z| in (0, 1]: never overflows
-    positive = ops.greater_equal(z, 0.0)
-    loss = ops.where(positive, 1 - y, y) * abs_z + ops.log1p(e)
+def logistic_from_logits(y, z, ok=None):
+    """y·Softplus(−z) + (1 − y)·Softplus(z) element-wise, backward σ(z) − y
+    in z and −z in y; where ``ok`` (the labels' check) is false, NaN and no
+    gradient (``_loss_inputs.poisoned``), at the cost of a select forward and
+    a product backward instead of autodiff's bookkeeping for a select."""
+    z = ops.convert_to_tensor(z)
+    y = ops.cast(y, z.dtype)
+    if tuple(y.shape) != tuple(z.shape):
+        # The backward pass returns one gradient per element of each
+        # argument: broadcast them first, autodiff sums the gradients back.
+        y, z = y + ops.zeros_like(z), z + ops.zeros_like(y)
 
-    def grad(*args, upstream=None):
-        upstream = args[0] if upstream is None else upstream
-        # σ(z) from the same e^-|z|, in the form ``sigmoid`` evaluates.
-        r = 1 / (1 + e)
-        sigma = ops.where(positive, r, e * r)
-        return upstream * -z, upstream * (sigma - y)
+    @ops.custom_gradient
+    def loss(y, z):
+        abs_z = ops.abs(z)
+        e = ops.exp(-abs_z)  # e^-|z| in (0, 1]: never overflows
+        positive = ops.greater_equal(z, 0.0)
+        value = ops.where(positive, 1 - y, y) * abs_z + ops.log1p(e)
 
-    return loss, grad
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            if ok is not None:
+                upstream = upstream * ops.cast(ok, upstream.dtype)
+            # σ(z) from the same e^-|z|, in the form ``sigmoid`` evaluates.
+            r = 1 / (1 + e)
+            sigma = ops.where(positive, r, e * r)
+            return upstream * -z, upstream * (sigma - y)
+
+        return value if ok is None else ops.where(ok, value, float("nan")), grad
+
+    return loss(y, z)
 
 
 def log_sum_exp(z, axis, keepdims):
@@ -75,13 +91,17 @@ def sparse_ce_from_logits(z, indicator, axis):
         # log_sum − shifted_c as the sum over j of a select, exact: one
         # nonzero term per example
         value = ops.sum(ops.where(indicator, ops.log(total) - shifted, 0.0), axis=axis)
+        # An id outside [0, N) matches no class: NaN and no gradient
+        # (``_loss_inputs.poisoned``), not a loss of 0.
+        matched = ops.any(indicator, axis=axis)
 
         def grad(*args, upstream=None):
             upstream = args[0] if upstream is None else upstream
             a = e / total
-            return ops.expand_dims(upstream, axis) * ops.where(indicator, a - 1, a)
+            upstream = ops.expand_dims(upstream * ops.cast(matched, upstream.dtype), axis)
+            return upstream * ops.where(indicator, a - 1, a)
 
-        return value, grad
+        return ops.where(matched, value, float("nan")), grad
 
     return loss(z)
 

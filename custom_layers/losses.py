@@ -79,12 +79,6 @@ def logistic_loss_from_logits(y, z):
     c = y for z < 0. No e^z overflows, and for labels in [0, 1] both terms
     are >= 0, so no digits cancel (soft labels at large |z| included).
     """
-    z = ops.convert_to_tensor(z)
-    y = ops.cast(y, z.dtype)
-    if tuple(y.shape) != tuple(z.shape):
-        # The backward pass returns one gradient per element of each
-        # argument: broadcast them first, autodiff sums the gradients back.
-        y, z = y + ops.zeros_like(z), z + ops.zeros_like(y)
     return _stable_losses.logistic_from_logits(y, z)
 
 
@@ -134,14 +128,15 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
         The per-example loss: ``y_pred``'s shape without ``axis``.
     """
     y_true, y_pred = _loss_inputs.aligned(y_true, y_pred)
-    y_true = _loss_inputs.probability_labels(y_true)
+    y_true, ok = _loss_inputs.probability_labels(y_true)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
-        elementwise = logistic_loss_from_logits(y_true, y_pred)
+        elementwise = _stable_losses.logistic_from_logits(y_true, y_pred, ok)
     else:
         eps = _stable_losses.epsilon()
         elementwise = logistic_loss(y_true, ops.clip(y_pred, eps, 1 - eps))
+        elementwise = _loss_inputs.poisoned(elementwise, ok)
     return ops.mean(elementwise, axis=axis)
 
 
@@ -250,9 +245,10 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     if from_logits:
         loss = _stable_losses.sparse_ce_from_logits(y_pred, indicator, axis)
     else:
-        # −log a_c = log_sum − shifted_c
+        # −log a_c = log_sum − shifted_c; an id outside [0, N) matches no class
         shifted, log_sum = _stable_losses.sparse_log_probabilities(y_pred, axis)
         loss = log_sum - ops.sum(ops.where(indicator, shifted, 0.0), axis=axis)
+        loss = _loss_inputs.poisoned(loss, ops.any(indicator, axis=axis))
     if ignore_class is not None:
         loss = ops.where(valid, loss, ops.zeros_like(loss))
     return loss

@@ -102,6 +102,58 @@ def test_in_a_compiled_step_class_ids_are_read_only_after_their_check(ignore_cla
         assert check in _waits_for(op), op.name
 
 
+def xla_bad_labels(tmp_path):
+    """The script checking that under TensorFlow's XLA (``jit_compile=True``,
+    Keras' "auto" on a GPU), which ignores the label check's ``Assert``, a
+    bad label still gives no finite loss: NaN, and the bad example does not
+    move the weights (the same step on the good examples alone, its rate
+    scaled by 3/4 for the mean over 4, gives the same weights). Run in a
+    fresh process (tests/test_fresh_process.py): Keras refuses jit_compile
+    once op determinism is on. On JAX the check itself still raises
+    (``test_bad_labels_stop_fit_with_the_reason``)."""
+    del tmp_path  # nothing saved
+    return """
+        import keras, numpy as np
+        import custom_layers
+
+        if keras.backend.backend() == "tensorflow":
+            rng = np.random.default_rng(5)
+            x = rng.standard_normal((4, 4)).astype("float32")
+            binary, sparse = [[0.0], [1.5], [1.0], [0.0]], [0, 7, 2, 1]
+            cases = [
+                (custom_layers.BinaryCrossentropy, True, 1, binary),
+                (custom_layers.BinaryCrossentropy, False, 1, binary),
+                (custom_layers.SparseCategoricalCrossentropy, True, 3, sparse),
+                (custom_layers.SparseCategoricalCrossentropy, False, 3, sparse),
+            ]
+            good = [0, 2, 3]
+            for loss, from_logits, units, y in cases:
+                y = np.array(y, "float32")
+                output = None if from_logits else ("softmax" if units > 1 else "sigmoid")
+                trained = []
+                for rows, rate in ((slice(None), 0.1), (good, 0.1 * 3 / 4)):
+                    model = keras.Sequential(
+                        [keras.Input((4,)), keras.layers.Dense(units, activation=output)]
+                    )
+                    if trained:
+                        model.set_weights(start)
+                    start = model.get_weights()
+                    model.compile(
+                        optimizer=keras.optimizers.SGD(rate),
+                        loss=loss(from_logits=from_logits),
+                        jit_compile=True,
+                    )
+                    assert model.jit_compile
+                    history = model.fit(x[rows], y[rows], batch_size=4, epochs=1, verbose=0)
+                    trained.append((history.history["loss"][0], model.get_weights()))
+                (bad_loss, weights), (good_loss, good_weights) = trained
+                case = f"{loss.__name__}(from_logits={from_logits})"
+                assert np.isnan(bad_loss) and np.isfinite(good_loss), (case, bad_loss)
+                for ours, theirs in zip(weights, good_weights, strict=True):
+                    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6, err_msg=case)
+        """
+
+
 @pytest.mark.parametrize("run_eagerly", [False, True])
 @pytest.mark.usefixtures("aborted_fit")
 def test_bad_labels_in_a_later_batch_stop_fit_and_name_the_label(run_eagerly):

@@ -13,7 +13,13 @@ import textwrap
 
 import pytest
 
-from tests import test_conv2d, test_optimizer_state, test_reload_trains_on, test_serialization
+from tests import (
+    test_bad_inputs,
+    test_conv2d,
+    test_optimizer_state,
+    test_reload_trains_on,
+    test_serialization,
+)
 from tests.helpers import run_in_fresh_python
 
 CHECKS = {
@@ -23,6 +29,7 @@ CHECKS = {
     "training on after a reload": test_reload_trains_on.saved_mid_training,
     "custom Conv2D": test_conv2d.saved_cnn,
     "whole-model XLA training": test_conv2d.whole_xla_training,
+    "bad labels under XLA": test_bad_inputs.xla_bad_labels,
 }
 
 _RUNNER = """
