@@ -63,11 +63,16 @@ def _same_rank(y_true, y_pred):
     return y_true, y_pred
 
 
-def _check_same_shape(y_true, y_pred):
-    compatible = len(y_true.shape) == len(y_pred.shape) and all(
-        a is None or b is None or a == b for a, b in zip(y_true.shape, y_pred.shape, strict=False)
+def _compatible(shape, expected):
+    """Whether two static shapes can be the same: equal ranks, and equal
+    sizes wherever both are known."""
+    return len(shape) == len(expected) and all(
+        a is None or b is None or a == b for a, b in zip(shape, expected, strict=True)
     )
-    if not compatible:
+
+
+def _check_same_shape(y_true, y_pred):
+    if not _compatible(y_true.shape, y_pred.shape):
         raise ValueError(
             "`y_true` and `y_pred` must have the same shape. Received: "
             f"y_true.shape={tuple(y_true.shape)}, y_pred.shape={tuple(y_pred.shape)}"
@@ -87,10 +92,7 @@ def class_ids(y_true, y_pred, axis, ignore_class):
     if len(y_true.shape) == len(y_pred.shape) and y_true.shape[axis] == 1:
         y_true = ops.squeeze(y_true, axis)
     expected = tuple(d for i, d in enumerate(y_pred.shape) if i != axis)
-    if len(y_true.shape) != len(expected) or any(
-        a is not None and b is not None and a != b
-        for a, b in zip(y_true.shape, expected, strict=False)
-    ):
+    if not _compatible(y_true.shape, expected):
         raise ValueError(
             "`y_true` must hold one class id per row of `y_pred`: y_pred's shape "
             f"without the class axis. Received: y_true.shape={tuple(y_true.shape)}, "

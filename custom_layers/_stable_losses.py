@@ -13,7 +13,7 @@ autodiff of the formula would trace several, and no e^z that overflows.
 import keras
 from keras import ops
 
-from custom_layers import _backend
+from custom_layers import _backend, _loss_inputs
 
 
 def logistic_from_logits(y, z, ok=None):
@@ -44,7 +44,7 @@ def logistic_from_logits(y, z, ok=None):
             sigma = ops.where(positive, r, e * r)
             return upstream * -z, upstream * (sigma - y)
 
-        return value if ok is None else ops.where(ok, value, float("nan")), grad
+        return value if ok is None else _loss_inputs.poisoned(value, ok), grad
 
     return loss(y, z)
 
@@ -67,7 +67,7 @@ def sparse_log_probabilities(a, axis):
     log(clip(a/Σ a)), as every backend's categorical CE does. The twin follows
     the built-in of the backend in use (``_backend.sparse_ce_clips_first``).
     """
-    eps = epsilon()
+    eps = keras.config.epsilon()
     if _backend.sparse_ce_clips_first():
         return log_sum_exp(ops.log(ops.clip(a, eps, 1 - eps)), axis, keepdims=False)
     log_a = ops.log(ops.clip(a / ops.sum(a, axis=axis, keepdims=True), eps, 1 - eps))
@@ -101,10 +101,6 @@ def sparse_ce_from_logits(z, indicator, axis):
             upstream = ops.expand_dims(upstream * ops.cast(matched, upstream.dtype), axis)
             return upstream * ops.where(indicator, a - 1, a)
 
-        return ops.where(matched, value, float("nan")), grad
+        return _loss_inputs.poisoned(value, matched), grad
 
     return loss(z)
-
-
-def epsilon():
-    return keras.config.epsilon()

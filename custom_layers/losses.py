@@ -134,7 +134,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     if from_logits:
         elementwise = _stable_losses.logistic_from_logits(y_true, y_pred, ok)
     else:
-        eps = _stable_losses.epsilon()
+        eps = keras.config.epsilon()
         elementwise = logistic_loss(y_true, ops.clip(y_pred, eps, 1 - eps))
         elementwise = _loss_inputs.poisoned(elementwise, ok)
     return ops.mean(elementwise, axis=axis)
@@ -181,7 +181,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     if from_logits:
         log_a = log_softmax(y_pred, axis=axis)
     else:
-        eps = _stable_losses.epsilon()
+        eps = keras.config.epsilon()
         a = y_pred / ops.sum(y_pred, axis=axis, keepdims=True)
         log_a = ops.log(ops.clip(a, eps, 1 - eps))
     return -ops.sum(y_true * log_a, axis=axis)
