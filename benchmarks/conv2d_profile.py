@@ -105,8 +105,7 @@ def _tile_stages(x, kernel, geometry):
     tiling = _conv_winograd.tiling_of(
         geometry.in_hw, geometry.out_hw, geometry.before, channels, filters
     )
-    padded = _conv_winograd._padded(x, geometry.before, tiling.tiles)
-    tiles = _conv_winograd._tiles(padded, tiling.tiles)  # eagerly, once
+    tiles = tiling.input_tiles(x)  # eagerly, once
     products = _backend.xla_compiled(lambda tiles, v: ops.matmul(tiles, v))
     return {
         "tiles": (_compiled(tiling.forward), (x, kernel)),

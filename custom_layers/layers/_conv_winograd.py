@@ -170,6 +170,10 @@ class Tiling:
         per_image = 16 * self.tiles[0] * self.tiles[1] * max(channels, 1) * 4
         return max(1, CHUNK_BYTES // per_image)
 
+    def input_tiles(self, x):
+        """U = Bᵀ·tile·B of the forward pass's tiles of x: (16, b·T_h·T_w, C)."""
+        return _tiles(_padded(x, self.before, self.tiles), self.tiles)
+
     def _correlate(self, x, v, top_left, tiles, out_hw):
         """Σ over 3×3 offsets and channels of x against the transformed kernel v."""
         products = ops.matmul(_tiles(_padded(x, top_left, tiles), tiles), v)
@@ -199,7 +203,7 @@ class Tiling:
         (t_h, t_w), (out_h, out_w) = self.tiles, self.out_hw
 
         def chunk(x, upstream):
-            u = _tiles(_padded(x, self.before, self.tiles), self.tiles)
+            u = self.input_tiles(x)
             blocks = ops.pad(  # ∂Output of the cropped outputs is zero
                 upstream, ((0, 0), (0, 2 * t_h - out_h), (0, 2 * t_w - out_w), (0, 0))
             )
