@@ -1,5 +1,5 @@
-"""Mutation testing of custom_layers' argument handling: would a test fail if
-an argument were ignored, a config entry dropped or a check removed?
+"""Mutation testing of custom_layers' argument and input handling: would a test
+fail if an argument were ignored, a config entry dropped or a check removed?
 
 Each mutant is one small change to one module of a copy of the project in a
 temporary folder (the working tree is never touched): a ``get_config`` entry
@@ -121,6 +121,14 @@ TARGETS = {
             "tests/test_serialization.py",
         ),
     ),
+    "_loss_inputs.py": (
+        None,
+        (
+            "tests/test_losses.py",
+            "tests/test_bad_inputs.py",
+            "tests/test_loss_arguments.py",
+        ),
+    ),
     "optimizers.py": (
         {
             "_learning_rate",
@@ -155,6 +163,9 @@ EQUIVALENT = {
     ),
     "layers/conv2d.py::Conv2D._check_spatial::zip(strict=...): True -> False": (
         "the four sequences zipped always hold two entries (height, width)"
+    ),
+    "_loss_inputs.py::_compatible::zip(strict=...): True -> False": (
+        "the shapes are zipped only once their ranks compared equal"
     ),
 }
 

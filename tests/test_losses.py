@@ -436,6 +436,27 @@ def test_shape_mismatch_raises_instead_of_broadcasting():
         losses.sparse_categorical_crossentropy(np.ones((4, 2)), np.ones((4, 3)))
 
 
+@pytest.mark.parametrize(
+    ("true_shape", "pred_shape"),
+    [((6,), (6, 1)), ((6, 1), (6,)), ((6, 2, 1), (6, 2)), ((6, 2), (6, 2, 1))],
+)
+@pytest.mark.parametrize(
+    ("ours", "theirs", "kind", "from_logits"), CLASS_PAIRS[:2] + CLASS_PAIRS[4:]
+)
+def test_labels_one_rank_from_the_predictions_align_as_keras_aligns_them(
+    ours, theirs, kind, from_logits, true_shape, pred_shape
+):
+    # Keras' rule: a trailing axis of size 1 is expanded onto a rank-1 side,
+    # else squeezed away; the per-example losses show which one happened
+    y = RNG.integers(0, 2, int(np.prod(true_shape))).astype("float32").reshape(true_shape)
+    x = RNG.uniform(0.05, 0.95, int(np.prod(pred_shape))).astype("float32").reshape(pred_shape)
+    kwargs = {} if from_logits is None else {"from_logits": from_logits}
+    got = np.asarray(ours(reduction=None, **kwargs)(y, x))
+    want = np.asarray(theirs(reduction=None, **kwargs)(y, x))
+    assert got.shape == want.shape, (true_shape, pred_shape)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
 def test_loss_config_round_trip():
     for cls, _, _, from_logits in CLASS_PAIRS:
         kwargs = {} if from_logits is None else {"from_logits": from_logits}

@@ -428,6 +428,19 @@ def test_a_keras_optimizer_config_builds_its_twin(make_keras, cls):
 
 
 @pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (lambda: custom_layers.GradientDescent(), lambda: keras.optimizers.SGD()),
+        (lambda: custom_layers.RMSprop(), lambda: keras.optimizers.RMSprop()),
+        (lambda: custom_layers.Adam(epsilon_placement="keras"), lambda: keras.optimizers.Adam()),
+    ],
+)
+def test_twins_built_with_no_arguments_step_like_keras_defaults(ours, theirs):
+    # every default (learning rate, moments, epsilon) shows in the updates
+    assert _max_diff(_run(ours(), steps=30), _run(theirs(), steps=30)) <= TWIN_TOL
+
+
+@pytest.mark.parametrize(
     ("cls", "kwargs", "message"),
     [
         (custom_layers.GradientDescent, {"learning_rate": 0.0}, r"Received: learning_rate=0.0"),
@@ -437,6 +450,7 @@ def test_a_keras_optimizer_config_builds_its_twin(make_keras, cls):
         (custom_layers.Adam, {"beta_1": 1.0}, r"Received: beta_1=1.0"),
         (custom_layers.Adam, {"beta_1": -0.1}, r"Received: beta_1=-0.1"),
         (custom_layers.Adam, {"beta_2": 1.5}, r"Received: beta_2=1.5"),
+        (custom_layers.Adam, {"beta_2": 1.0}, r"Received: beta_2=1.0"),  # 1 - beta_2^t = 0
         (custom_layers.Adam, {"epsilon": 0}, r"Received: epsilon=0"),
         (custom_layers.Adam, {"epsilon": None}, r"Received: epsilon=None"),
         (custom_layers.Adam, {"epsilon_placement": "tf"}, r"Received: epsilon_placement='tf'"),
