@@ -20,7 +20,6 @@ benchmark calls.
 """
 
 import argparse
-import os
 import pathlib
 import re
 import statistics
@@ -28,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 
+from benchmarks import mutation
 from recipes import report
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -88,7 +88,8 @@ def ratios(text):
 
 def checkout(revision, into):
     """``custom_layers`` at ``revision`` in ``into``, beside links to the rest
-    of the working tree: run from ``into``, Python imports that package first."""
+    of the working tree: run from ``into``, Python imports that package first
+    (checked, as for the mutation copies)."""
     archive = subprocess.run(
         ["git", "archive", revision, "custom_layers"], cwd=ROOT, check=True, capture_output=True
     ).stdout
@@ -96,12 +97,15 @@ def checkout(revision, into):
     for entry in ROOT.iterdir():
         if entry.name not in ("custom_layers", ".git"):
             (into / entry.name).symlink_to(entry)
+    mutation.check_imports_the_copy(into)
 
 
 def run(module, args, cwd, table):
     """One run of ``python -m module args --table table`` from ``cwd``; its ratios."""
     command = [sys.executable, "-m", module, *args, "--table", str(table)]
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    done = subprocess.run(
+        command, cwd=cwd, env=mutation.environment(cwd), capture_output=True, text=True
+    )
     if done.returncode != 0:
         tail = (done.stdout + done.stderr)[-3000:]
         raise SystemExit(f"{' '.join(command)} (in {cwd}) failed:\n{tail}")
@@ -109,9 +113,10 @@ def run(module, args, cwd, table):
 
 
 def compare(before, after):
-    """Markdown: per table, each row's ``before -> after`` medians, column by column."""
-    lines, captions = [], list(dict.fromkeys(key[0] for key in after))
-    for caption in captions:
+    """Report sections (caption, header, rows): per table, each row's
+    ``before -> after`` medians, column by column."""
+    sections = []
+    for caption in dict.fromkeys(key[0] for key in after):
         keys = [key for key in after if key[0] == caption]
         rows = list(dict.fromkeys(key[1] for key in keys))
         columns = list(dict.fromkeys(key[2] for key in keys))
@@ -125,10 +130,8 @@ def compare(before, after):
                     "–" if new is None else f"{'–' if old is None else f'{old:.2f}x'} → {new:.2f}x"
                 )
             body.append([row, *cells])
-        if caption:
-            lines += [f"**{caption}**", ""]
-        lines += [report.markdown_table(["", *columns], body), ""]
-    return "\n".join(lines)
+        sections.append((caption, ["", *columns], body))
+    return sections
 
 
 def main(argv=None):
@@ -159,13 +162,12 @@ def main(argv=None):
         side: {key: statistics.median(r[key] for r in runs if key in r) for key in runs[-1]}
         for side, runs in measured.items()
     }
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     print(
-        f"custom / built-in before ({args.revision}) -> after (working tree), "
-        f"median of {args.rounds} alternating runs of `python -m {' '.join(command)}`, "
-        f"KERAS_BACKEND={backend}, on {report.machine()}\n"
+        f"custom / built-in, before ({args.revision}) -> after (working tree): the median of "
+        f"{args.rounds} alternating runs of `python -m {' '.join(command)}` per side\n"
     )
-    print(compare(medians["before"], medians["after"]))
+    sections = compare(medians["before"], medians["after"])
+    print(report.render(report.command("benchmarks.before_after", argv), sections))
     return medians
 
 

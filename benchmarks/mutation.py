@@ -194,7 +194,9 @@ def copy_project(destination):
     return destination
 
 
-def _environment(copy):
+def environment(copy):
+    """The environment of a process run in ``copy``: this process' backend,
+    and the copy first on the import path."""
     return {
         **os.environ,
         "KERAS_BACKEND": keras.backend.backend(),
@@ -203,13 +205,13 @@ def _environment(copy):
     }
 
 
-def _check_imports_the_copy(copy):
-    """``import custom_layers`` in the copy must find the copy's, not the
-    editable install's."""
+def check_imports_the_copy(copy):
+    """``import custom_layers`` run in ``copy`` (with ``environment(copy)``)
+    must find the copy's package, not the editable install's."""
     result = subprocess.run(
         [sys.executable, "-c", f"import {PACKAGE}; print({PACKAGE}.__file__)"],
         cwd=copy,
-        env=_environment(copy),
+        env=environment(copy),
         capture_output=True,
         text=True,
         check=True,
@@ -226,7 +228,7 @@ def run_tests(copy, selection, timeout):
     process = subprocess.Popen(
         command,
         cwd=copy,
-        env=_environment(copy),
+        env=environment(copy),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own group, so a timeout ends all of it
@@ -256,7 +258,7 @@ def run(found, jobs=1, timeout=300, log=None, tests=None):
         for job in range(jobs):
             copy = copy_project(pathlib.Path(folder) / f"copy{job}")
             copies.put(copy)
-        _check_imports_the_copy(copy)
+        check_imports_the_copy(copy)
 
         def baseline(module):
             copy = copies.get()

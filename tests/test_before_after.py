@@ -45,7 +45,7 @@ def test_ratios_are_read_from_every_cell_that_holds_one():
 def test_the_comparison_shows_each_cell_before_and_after():
     after = before_after.ratios(report.render("python -m benchmarks.example", SECTIONS))
     before = {key: value * 2 for key, value in after.items() if "NN" not in key[1]}
-    text = before_after.compare(before, after)
+    text = report.render("python -m benchmarks.before_after", before_after.compare(before, after))
     assert "| cnn | 2.50x → 1.25x | 2.24x → 1.12x |" in text
     assert "| `binary` · NN 16-1, Adam · accuracy | – → 1.13x |" in text
     assert "| MNIST 28x28x1 -> 32 | 1.48x → 0.74x |" in text
